@@ -1,0 +1,188 @@
+"""The one settings object: paths, thresholds and engine limits, read from the environment.
+
+Every module takes a ``Settings`` instead of reading constants or environment variables
+itself, so tests point the whole product at a temporary folder with one object.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import timedelta, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# Supervision runs on Beijing time: conduct rules and due dates are defined in UTC+08:00.
+CHINA_TZ = timezone(timedelta(hours=8), name="Asia/Shanghai")
+
+DEFAULT_REGULATOR_USCC = "11100000MB0000000P"
+
+# Environment variables that stop the pipeline from phoning home (DESIGN: "Phoning home").
+NO_TELEMETRY_ENV = {
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "GX_ANALYTICS_ENABLED": "false",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "SCARF_ANALYTICS": "false",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+}
+
+
+# Every environment variable ``Settings.from_env`` reads (compose and docs are tested against it).
+ENV_VARIABLES = (
+    "COLLECTWATCH_DATA_DIR",
+    "COLLECTWATCH_STATE_DIR",
+    "COLLECTWATCH_REGULATOR_USCC",
+    "COLLECTWATCH_MAX_FILE_BYTES",
+    "COLLECTWATCH_DUE_DAY",
+    "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
+    "COLLECTWATCH_DUCKDB_THREADS",
+    "COLLECTWATCH_TASK_RETRIES",
+    "COLLECTWATCH_TASK_RETRY_DELAY_S",
+)
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where collectwatch keeps its data and state, and the limits it enforces."""
+
+    data_dir: Path
+    state_dir: Path
+    project_dir: Path = PROJECT_ROOT
+    regulator_uscc: str = DEFAULT_REGULATOR_USCC
+    # Largest submission file accepted, in bytes (a syntactic edit above it).
+    max_file_bytes: int = 4 * 1024**3
+    # A period's release is final after this day of the following month, 23:59:59 +08:00.
+    due_day_of_next_month: int = 15
+    # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
+    duckdb_memory_limit: str = "6GB"
+    duckdb_threads: int = 2
+    # Failed-task retries: kept for production, set to 0 by tests (see DESIGN "Verified").
+    task_retries: int = 2
+    task_retry_delay_s: int = 300
+    # Rows of each rule listed in an edit report before it says "and N more".
+    report_rows_per_rule: int = 100
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = _env_path("COLLECTWATCH_DATA_DIR", PROJECT_ROOT / "data")
+        return cls(
+            data_dir=data_dir,
+            state_dir=_env_path("COLLECTWATCH_STATE_DIR", PROJECT_ROOT / ".state"),
+            regulator_uscc=os.environ.get("COLLECTWATCH_REGULATOR_USCC", DEFAULT_REGULATOR_USCC),
+            max_file_bytes=int(os.environ.get("COLLECTWATCH_MAX_FILE_BYTES", 4 * 1024**3)),
+            due_day_of_next_month=int(os.environ.get("COLLECTWATCH_DUE_DAY", 15)),
+            duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
+            duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
+            task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
+            task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
+        )
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        return replace(self, data_dir=Path(data_dir).resolve())
+
+    def duckdb(self, database: str | Path = ":memory:", read_only: bool = False):
+        """A DuckDB connection with the configured limits. Month arithmetic on timestamps
+        happens in Beijing time, or a month would end 8 hours early."""
+        import duckdb
+
+        con = duckdb.connect(
+            str(database),
+            read_only=read_only,
+            config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
+        )
+        # Set after connecting: ICU is built in but not autoloaded by connect(config=...).
+        con.execute("set TimeZone = 'Asia/Shanghai'")
+        return con
+
+    # --- product data (DESIGN "Data folders") ---
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def submissions_db(self) -> Path:
+        return self.data_dir / "state" / "submissions.sqlite"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def current_manifest(self) -> Path:
+        return self.raw_dir / "_current.parquet"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse" / "collectwatch.duckdb"
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.data_dir / "warehouse" / "candidates"
+
+    @property
+    def publish_dir(self) -> Path:
+        return self.data_dir / "publish"
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.data_dir / "alerts"
+
+    # --- tool state (git-ignored, DESIGN Decision 15) ---
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.state_dir / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.state_dir / "dbt" / "logs"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.project_dir / "expectations"
+
+    @property
+    def region_seed(self) -> Path:
+        return self.dbt_project_dir / "seeds" / "regions.csv"
+
+    def ensure_dirs(self) -> None:
+        for folder in (
+            self.landing_dir,
+            self.archive_dir,
+            self.quarantine_dir,
+            self.reports_dir,
+            self.submissions_db.parent,
+            self.raw_dir,
+            self.candidates_dir,
+            self.publish_dir,
+            self.alerts_dir,
+            self.state_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,993 @@
+"""The quality gate: Great Expectations suites run over the exact files about to be published.
+
+``run_gate`` reads ``internal/<table>.parquet`` for every table in
+``tables.PUBLISHED_TABLES`` as pandas DataFrames and validates them with real GX 1.x
+checkpoints (ephemeral context, pandas data source, one dataframe asset per dataset).
+Cross-level totals and jumps against earlier data are not single-table rules, so they are
+computed here into small derived DataFrames (one row per check) that GX validates like
+every other rule; every result the pipeline acts on comes out of a checkpoint result.
+
+The suites are checked in as JSON under ``expectations/`` so reviewers read the rules
+as data. They are generated from ``tables.py`` (``python -m collectwatch.gate``) and a
+unit test fails when the checked-in files and the registry drift apart.
+
+Severity lives in each suite's ``meta.severity``: ``blocking`` suites fail the gate,
+``warning`` suites are reported only. Anything the gate cannot evaluate (a missing table
+file, an unreadable suite, an exception while validating) is a blocking failure, so the
+gate never passes because it did not look.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from collectwatch import tables
+from collectwatch.config import NO_TELEMETRY_ENV, PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+BLOCKING = "blocking"
+WARNING = "warning"
+
+# Suites over the derived frames, shared by every table.
+RECONCILIATION_SUITE = "reconciliation.blocking"
+NATIONAL_CHANGE_SUITE = "national_change.warning"
+
+# Tolerances of the rules (DESIGN "Quality gate"): money is DECIMAL(18,2), so sums of
+# cents are exact and one cent covers float rounding; counts must match exactly.
+MONEY_TOLERANCE = 0.01
+MAX_RELATIVE_CHANGE = 0.5
+
+# Columns of the derived frames copied into each failing example, after the breakdown.
+RECONCILIATION_INDEX = ("region_code", "measure", "parent_value", "children_sum")
+NATIONAL_CHANGE_INDEX = ("measure", "reference_period", "current_value", "reference_value")
+
+# How many offending rows each failure carries into the result and the reports.
+EXAMPLES_PER_FAILURE = 5
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the pipeline needs to decide whether to publish, and where the reports are."""
+
+    passed: bool
+    blocking_failures: list[dict]
+    warnings: list[dict]
+    report_json: Path
+    report_html: Path
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    """One DataFrame validated by one checkpoint run against one or more suites."""
+
+    name: str
+    table: str
+    frame: pd.DataFrame
+    suites: tuple[str, ...]
+    # Columns GX copies into each unexpected row, so a failure names the row it is about.
+    index_columns: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------
+# Great Expectations import and context
+# ---------------------------------------------------------------------------------------
+
+
+def _import_gx() -> ModuleType:
+    """Import GX lazily with analytics off: importing it costs seconds, and a regulator's
+    pipeline must not phone home (DESIGN "Phoning home")."""
+    os.environ["GX_ANALYTICS_ENABLED"] = NO_TELEMETRY_ENV["GX_ANALYTICS_ENABLED"]
+    import great_expectations as gx
+
+    return gx
+
+
+def _ephemeral_context(gx: ModuleType) -> Any:
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # In-memory stores: the gate's state is its report, nothing is written behind our back.
+    # Progress bars would only clutter Airflow task logs.
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+# ---------------------------------------------------------------------------------------
+# Suites: generated from tables.py, checked in as JSON, loaded at run time
+# ---------------------------------------------------------------------------------------
+
+
+def required_suite_names() -> list[str]:
+    """Every suite the gate runs; a missing file for any of them fails the gate."""
+    names = []
+    for table in tables.PUBLISHED_TABLES:
+        names.append(f"{table.name}.{BLOCKING}")
+        if table.rates_warn_above_one:
+            names.append(f"{table.name}.{WARNING}")
+    return [*names, RECONCILIATION_SUITE, NATIONAL_CHANGE_SUITE]
+
+
+def _rule(rule: str, en: str, zh: str) -> dict:
+    return {"rule": rule, "description": en, "description_zh": zh}
+
+
+def _required_columns(table: tables.PublishedTable) -> list[str]:
+    columns = [*tables.REGION_COLUMNS, "release_status", *table.key]
+    columns += [*table.additive, *table.shares, *table.rates_warn_above_one]
+    return list(dict.fromkeys(columns))
+
+
+def _structure_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
+    expectations = [
+        # One rule for all columns (not one per column): it names every missing column
+        # at once, and GX's cost is per expectation.
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=_required_columns(table),
+            exact_match=False,
+            meta=_rule(
+                "columns_present", "the published columns must all be present", "发布表的列必须齐全"
+            ),
+        )
+    ]
+    expectations.append(
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1,
+            meta=_rule("not_empty", "the table must have rows", "表不得为空"),
+        )
+    )
+    expectations.append(
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=list(table.key),
+            meta=_rule(
+                "key_unique",
+                f"key ({', '.join(table.key)}) must be unique",
+                f"主键 ({', '.join(table.key)}) 不得重复",
+            ),
+        )
+    )
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=column,
+            meta=_rule("not_null", f"{column} must not be empty", f"{column} 不得为空"),
+        )
+        for column in dict.fromkeys([*table.key, "release_status"])
+    ]
+    return expectations
+
+
+def _code_expectations(gxe: ModuleType) -> list:
+    # In-set and regex rules skip nulls in GX; the not-null rules above cover those.
+    return [
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="region_code",
+            regex=r"^\d{6}$",
+            meta=_rule("region_code_format", "region_code must be 6 digits", "区划代码须为6位数字"),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="period",
+            # Bound per run through the checkpoint's expectation_parameters.
+            value_set={"$PARAMETER": "periods"},
+            meta=_rule(
+                "period_expected",
+                "period must be one of the periods being published",
+                "统计期须为本次发布的统计期",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="level",
+            value_set=list(tables.LEVELS),
+            meta=_rule(
+                "level_allowed",
+                "level must be national, province or prefecture",
+                "层级须为全国、省或地市",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="release_status",
+            value_set=list(tables.RELEASE_STATUSES),
+            meta=_rule(
+                "release_status_allowed",
+                "release_status must be preliminary, final or revised",
+                "发布状态须为初步、最终或修订",
+            ),
+        ),
+    ]
+
+
+def _measure_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
+    expectations = []
+    for column in table.additive:
+        expectations.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=column,
+                # A null would silently count as zero in the cross-level totals.
+                meta=_rule("not_null", f"{column} must not be empty", f"{column} 不得为空"),
+            )
+        )
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=0,
+                meta=_rule("non_negative", f"{column} must not be negative", f"{column} 不得为负"),
+            )
+        )
+    expectations += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=0,
+            max_value=1,
+            meta=_rule(
+                "share_in_unit_interval",
+                f"{column} must lie in [0, 1]",
+                f"{column} 须在 0 到 1 之间",
+            ),
+        )
+        for column in table.shares
+    ]
+    return expectations
+
+
+def _rate_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=0,
+            max_value=1,
+            severity="warning",
+            meta=_rule(
+                "rate_above_one",
+                f"{column} above 1 (recovering more than the balance)",
+                f"{column} 大于1(回收额超过余额)",
+            ),
+        )
+        for column in table.rates_warn_above_one
+    ]
+
+
+def _reconciliation_expectations(gxe: ModuleType) -> list:
+    from great_expectations.expectations.row_conditions import Column
+
+    return [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1,
+            # No checks at all means nothing was reconciled, not that everything adds up.
+            meta=_rule(
+                "reconciliation_not_empty",
+                "cross-level totals must have been checked",
+                "须已核对跨层级合计",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="difference",
+            min_value=-MONEY_TOLERANCE,
+            max_value=MONEY_TOLERANCE,
+            row_condition=Column("measure_kind") == "money",
+            meta=_rule(
+                "totals_reconcile_money",
+                "amounts must add up across levels (within 0.01 CNY)",
+                "金额须跨层级相加一致(误差0.01元内)",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="difference",
+            min_value=0,
+            max_value=0,
+            row_condition=Column("measure_kind") == "count",
+            meta=_rule(
+                "totals_reconcile_count",
+                "counts must add up across levels exactly",
+                "计数须跨层级相加完全一致",
+            ),
+        ),
+    ]
+
+
+def _national_change_expectations(gxe: ModuleType) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="relative_change",
+            min_value=-MAX_RELATIVE_CHANGE,
+            max_value=MAX_RELATIVE_CHANGE,
+            severity="warning",
+            meta=_rule(
+                "national_jump",
+                "national total moved more than 50% against the previous month "
+                "or the previous publication",
+                "全国合计较上月或上次发布变动超过50%",
+            ),
+        ),
+    ]
+
+
+def _suite_json(gx: ModuleType, name: str, severity: str, expectations: list) -> dict:
+    suite = gx.ExpectationSuite(name=name, expectations=expectations, meta={"severity": severity})
+    document = suite.to_json_dict()
+    # Ids are assigned when a suite joins a context; a checked-in file has none.
+    document.pop("id", None)
+    for expectation in document["expectations"]:
+        expectation.pop("id", None)
+    return document
+
+
+def build_suites() -> dict[str, dict]:
+    """The gate's suites as GX JSON documents, by suite name, generated from tables.py."""
+    gx = _import_gx()
+    import great_expectations.expectations as gxe
+
+    suites = {}
+    for table in tables.PUBLISHED_TABLES:
+        blocking = _structure_expectations(gxe, table) + _code_expectations(gxe)
+        blocking += _measure_expectations(gxe, table)
+        suites[f"{table.name}.{BLOCKING}"] = _suite_json(
+            gx, f"{table.name}.{BLOCKING}", BLOCKING, blocking
+        )
+        if table.rates_warn_above_one:
+            suites[f"{table.name}.{WARNING}"] = _suite_json(
+                gx, f"{table.name}.{WARNING}", WARNING, _rate_expectations(gxe, table)
+            )
+    suites[RECONCILIATION_SUITE] = _suite_json(
+        gx, RECONCILIATION_SUITE, BLOCKING, _reconciliation_expectations(gxe)
+    )
+    suites[NATIONAL_CHANGE_SUITE] = _suite_json(
+        gx, NATIONAL_CHANGE_SUITE, WARNING, _national_change_expectations(gxe)
+    )
+    return suites
+
+
+def suite_file_text(document: dict) -> str:
+    """The exact text of a checked-in suite file (stable, so diffs show rule changes)."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_suites(expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR) -> list[Path]:
+    """Regenerate the checked-in suite files from tables.py."""
+    expectations_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in build_suites().items():
+        path = expectations_dir / f"{name}.json"
+        path.write_text(suite_file_text(document), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+class SuiteFileError(Exception):
+    """A suite file is missing or does not load as written."""
+
+
+def _load_suite(gx: ModuleType, expectations_dir: Path, name: str) -> Any:
+    path = expectations_dir / f"{name}.json"
+    if not path.is_file():
+        raise SuiteFileError(f"suite file {path} is missing")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        suite = gx.ExpectationSuite(**document)
+    except (ValueError, TypeError) as error:
+        raise SuiteFileError(f"suite file {path} does not load: {error}") from error
+    # GX logs and *drops* an expectation it cannot parse (a typo in its type, a bad
+    # kwarg) instead of raising; a gate with a silently missing rule cannot be trusted.
+    if len(suite.expectations) != len(document.get("expectations", [])):
+        raise SuiteFileError(
+            f"suite file {path}: {len(document['expectations']) - len(suite.expectations)} "
+            "expectation(s) are not valid GX expectations (see the log)"
+        )
+    if suite.meta.get("severity") not in (BLOCKING, WARNING):
+        raise SuiteFileError(f"suite file {path}: meta.severity must be blocking or warning")
+    return suite
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the staged publication
+# ---------------------------------------------------------------------------------------
+
+
+def _table_path(publication_dir: Path, table: str) -> Path:
+    return publication_dir / "internal" / f"{table}.parquet"
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The table as a DataFrame, and each additive-capable column's kind (count or money).
+
+    The kind comes from the Parquet schema, not pandas dtypes: an integer column with a
+    null reads as float in pandas but is still a count that must reconcile exactly.
+    Decimal money is read as float: GX ranges and one-cent tolerances do not need exact
+    decimals, and floats keep the frames vectorised.
+    """
+    arrow_table = pq.read_table(path)
+    kinds = {}
+    for field in arrow_table.schema:
+        if pa.types.is_integer(field.type):
+            kinds[field.name] = "count"
+        elif pa.types.is_decimal(field.type) or pa.types.is_floating(field.type):
+            kinds[field.name] = "money"
+    frame = arrow_table.to_pandas()
+    for name in kinds:
+        if pa.types.is_decimal(arrow_table.schema.field(name).type):
+            frame[name] = frame[name].astype("float64")
+    return frame, kinds
+
+
+# ---------------------------------------------------------------------------------------
+# Derived frames: cross-level reconciliation and national changes
+# ---------------------------------------------------------------------------------------
+
+
+def _level_sums(frame: pd.DataFrame, level: str, by: list[str], measures: list[str]):
+    rows = frame[frame["level"] == level]
+    return rows.groupby(by, dropna=False)[measures].sum()
+
+
+def _compare(parent: pd.DataFrame, children: pd.DataFrame, check: str) -> pd.DataFrame:
+    """Long frame of parent value vs sum of children, one row per group and measure.
+
+    An outer alignment with zeros makes a parent without children (or children whose
+    parent row is missing) a difference instead of a silently skipped group.
+    """
+    index = parent.index.union(children.index)
+    by = list(index.names)
+    parent_long = _long(parent.reindex(index, fill_value=0), by, "parent_value")
+    children_long = _long(children.reindex(index, fill_value=0), by, "children_sum")
+    result = parent_long.merge(children_long, on=[*by, "measure"], how="outer")
+    result.insert(0, "check", check)
+    return result
+
+
+def _long(wide: pd.DataFrame, by: list[str], value_name: str) -> pd.DataFrame:
+    return wide.reset_index().melt(id_vars=by, var_name="measure", value_name=value_name)
+
+
+def build_reconciliation(
+    frame: pd.DataFrame, table: tables.PublishedTable, kinds: dict[str, str]
+) -> pd.DataFrame:
+    """One row per (check, period, breakdown, parent region, measure) with its difference.
+
+    Checks: national = Σ provinces, national = Σ prefectures, and for every province,
+    province = Σ its prefectures (grouped by the prefectures' parent_region_code).
+    """
+    measures = [column for column in table.additive if column in frame.columns]
+    by = ["period", *table.breakdown]
+    national = _level_sums(frame, "national", by, measures)
+    provinces = _level_sums(frame, "province", by, measures)
+    prefectures = _level_sums(frame, "prefecture", by, measures)
+    province_rows = _level_sums(frame, "province", [*by, "region_code"], measures)
+    prefectures_by_parent = _level_sums(frame, "prefecture", [*by, "parent_region_code"], measures)
+    prefectures_by_parent.index = prefectures_by_parent.index.set_names([*by, "region_code"])
+
+    national_checks = [
+        _compare(national, provinces, "national = sum of provinces"),
+        _compare(national, prefectures, "national = sum of prefectures"),
+    ]
+    for check in national_checks:
+        check.insert(len(by) + 1, "region_code", tables.NATIONAL_CODE)
+    province_check = _compare(province_rows, prefectures_by_parent, "province = sum of prefectures")
+    reconciliation = pd.concat([*national_checks, province_check], ignore_index=True)
+    reconciliation["measure_kind"] = reconciliation["measure"].map(kinds).fillna("money")
+    # Six decimals drop float noise (1e-10) so a difference of exactly one cent is inside
+    # the inclusive tolerance, and reports show 2380100.15, not 2380100.1500000004.
+    for column in ("parent_value", "children_sum"):
+        reconciliation[column] = reconciliation[column].astype("float64").round(6)
+    reconciliation["difference"] = (
+        reconciliation["parent_value"] - reconciliation["children_sum"]
+    ).round(6)
+    return reconciliation
+
+
+def _national_long(frame: pd.DataFrame, table: tables.PublishedTable) -> pd.DataFrame:
+    by = ["period", *table.breakdown]
+    measures = [column for column in table.additive if column in frame.columns]
+    totals = _level_sums(frame, "national", by, measures).astype("float64")
+    return _long(totals, by, "value")
+
+
+def _previous_month(periods: pd.Series) -> pd.Series:
+    months = pd.to_datetime(periods, format="%Y-%m", errors="coerce")
+    # A malformed period gets no reference (the blocking period rule reports it).
+    return (months - pd.DateOffset(months=1)).dt.strftime("%Y-%m")
+
+
+def _relative_change(current: pd.Series, reference: pd.Series) -> pd.Series:
+    change = (current - reference) / reference.where(reference != 0)
+    # From zero to something is a jump of unbounded size; zero to zero is no change.
+    from_zero = reference == 0
+    change = change.mask(from_zero & (current != 0), math.inf)
+    return change.mask(from_zero & (current == 0), 0.0)
+
+
+def build_national_change(
+    staged: pd.DataFrame, previous: pd.DataFrame | None, table: tables.PublishedTable
+) -> pd.DataFrame:
+    """National totals of additive measures against the previous month and, when the
+    same period was published before, against that publication.
+
+    The previous month is taken from the staged data when it holds that month, else from
+    the previous publication.
+    """
+    keys = ["period", *table.breakdown, "measure"]
+    current = _national_long(staged, table)
+    earlier = _national_long(previous, table) if previous is not None else current.iloc[0:0]
+    pool = pd.concat([current, earlier], ignore_index=True).drop_duplicates(keys, keep="first")
+
+    month = current.assign(reference_period=_previous_month(current["period"]))
+    month = month.merge(
+        pool.rename(columns={"period": "reference_period", "value": "reference_value"}),
+        on=["reference_period", *keys[1:]],
+    ).assign(comparison="previous month")
+    publication = current.merge(earlier.rename(columns={"value": "reference_value"}), on=keys)
+    publication = publication.assign(
+        reference_period=publication["period"], comparison="previous publication"
+    )
+    change = pd.concat([month, publication], ignore_index=True)
+    change = change.rename(columns={"value": "current_value"})
+    change["relative_change"] = _relative_change(change["current_value"], change["reference_value"])
+    return change
+
+
+# ---------------------------------------------------------------------------------------
+# Turning GX results into failures and report rows
+# ---------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of a GX result value (numpy scalars, decimals, tuples, inf)."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _columns(kwargs: dict) -> list[str]:
+    if "column_list" in kwargs:
+        return list(kwargs["column_list"])
+    return [kwargs[name] for name in ("column", "column_A", "column_B") if name in kwargs]
+
+
+def _missing_columns(result: dict) -> list[str]:
+    return (result.get("details") or {}).get("mismatched", {}).get("missing", [])
+
+
+def _examples(result: dict) -> list:
+    rows = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list")
+    return _plain(list(rows or _missing_columns(result))[:EXAMPLES_PER_FAILURE])
+
+
+def _message(description: str, result: dict, exception: dict | None) -> str:
+    if exception and exception.get("raised_exception"):
+        first_line = str(exception.get("exception_message") or "").splitlines()[:1]
+        return f"{description}: could not be evaluated ({''.join(first_line)})"
+    if "unexpected_count" in result:
+        return (
+            f"{description}: {result['unexpected_count']} of {result.get('element_count')} "
+            "rows fail"
+        )
+    if _missing_columns(result):
+        return f"{description}: missing {', '.join(_missing_columns(result))}"
+    if "observed_value" in result:
+        return f"{description}: observed {_plain(result['observed_value'])}"
+    return description
+
+
+def _describe(dataset: _Dataset, suite_name: str, severity: str, outcome: Any) -> dict:
+    config = outcome.expectation_config
+    meta = config.meta or {}
+    result = outcome.result or {}
+    description = meta.get("description", config.type)
+    return {
+        "table": dataset.table,
+        "dataset": dataset.name,
+        "suite": suite_name,
+        "severity": severity,
+        "expectation_type": config.type,
+        "rule": meta.get("rule", config.type),
+        "columns": _columns(config.kwargs),
+        "success": bool(outcome.success),
+        "message": _message(description, result, _exception(outcome)),
+        "message_zh": meta.get("description_zh", ""),
+        "element_count": result.get("element_count"),
+        "unexpected_count": result.get("unexpected_count"),
+        "observed_value": result.get("observed_value"),
+        "unexpected_examples": [] if outcome.success else _examples(result),
+    }
+
+
+def _exception(outcome: Any) -> dict | None:
+    info = outcome.exception_info or {}
+    if "raised_exception" in info:
+        return info
+    # When a metric fails GX keys the info by metric id; any raised one counts.
+    for nested in info.values():
+        if isinstance(nested, dict) and nested.get("exception_message"):
+            return {"raised_exception": True, **nested}
+    return None
+
+
+def _gate_failure(table: str, suite: str, check: str, message: str, examples=()) -> dict:
+    """A failure found outside GX: the gate could not look, so it must not pass."""
+    return {
+        "table": table,
+        "dataset": table,
+        "suite": suite,
+        "severity": BLOCKING,
+        "expectation_type": check,
+        "rule": check,
+        "columns": [],
+        "success": False,
+        "message": message,
+        "message_zh": "质量门无法完成该项检查",
+        "element_count": None,
+        "unexpected_count": None,
+        "observed_value": None,
+        "unexpected_examples": _plain(list(examples)),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Running the checkpoints
+# ---------------------------------------------------------------------------------------
+
+
+class _GateRun:
+    """One gate run: an ephemeral GX context, the suites, and what they found."""
+
+    def __init__(self, gx: ModuleType, expectations_dir: Path, periods: list[str]):
+        self.gx = gx
+        self.context = _ephemeral_context(gx)
+        self.datasource = self.context.data_sources.add_pandas("staged_publication")
+        self.expectations_dir = expectations_dir
+        self.periods = list(periods)
+        self.suites: dict[str, Any] = {}
+        self.outcomes: list[dict] = []
+        self.notes: list[str] = []
+
+    def suite(self, name: str) -> Any:
+        if name not in self.suites:
+            loaded = _load_suite(self.gx, self.expectations_dir, name)
+            self.suites[name] = self.context.suites.add(loaded)
+        return self.suites[name]
+
+    def validate(self, dataset: _Dataset) -> None:
+        """Run one checkpoint over the dataset; a crash becomes a blocking failure."""
+        try:
+            checkpoint = self._checkpoint(dataset)
+            result = checkpoint.run(
+                batch_parameters={"dataframe": dataset.frame},
+                expectation_parameters={"periods": self.periods},
+            )
+        except SuiteFileError as error:
+            self.outcomes.append(_gate_failure(dataset.table, "-", "suite_file", str(error)))
+            return
+        except Exception as error:  # noqa: BLE001 - any crash must fail the gate, visibly
+            logger.exception("gate: checkpoint over %s failed to run", dataset.name)
+            self.outcomes.append(
+                _gate_failure(
+                    dataset.table,
+                    ",".join(dataset.suites),
+                    "checkpoint_run",
+                    f"validating {dataset.name} raised {type(error).__name__}: {error}",
+                )
+            )
+            return
+        self._collect(dataset, result)
+
+    def _checkpoint(self, dataset: _Dataset) -> Any:
+        gx = self.gx
+        suites = [self.suite(name) for name in dataset.suites]
+        asset = self.datasource.add_dataframe_asset(dataset.name)
+        batch = asset.add_batch_definition_whole_dataframe("whole_table")
+        definitions = [
+            self.context.validation_definitions.add(
+                gx.ValidationDefinition(
+                    name=f"{dataset.name}:{suite.name}", data=batch, suite=suite
+                )
+            )
+            for suite in suites
+        ]
+        index_columns = [name for name in dataset.index_columns if name in dataset.frame.columns]
+        checkpoint = gx.Checkpoint(
+            name=dataset.name,
+            validation_definitions=definitions,
+            actions=[],
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": EXAMPLES_PER_FAILURE,
+                "unexpected_index_column_names": index_columns,
+            },
+        )
+        return self.context.checkpoints.add(checkpoint)
+
+    def _collect(self, dataset: _Dataset, result: Any) -> None:
+        for suite_result in result.run_results.values():
+            suite_name = suite_result.suite_name
+            severity = self.suites[suite_name].meta["severity"]
+            for outcome in suite_result.results:
+                self.outcomes.append(_describe(dataset, suite_name, severity, outcome))
+
+
+def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):
+    """Yield the datasets of every table; unreadable tables become blocking failures."""
+    for table in tables.PUBLISHED_TABLES:
+        path = _table_path(staged_dir, table.name)
+        if not path.is_file():
+            run.outcomes.append(
+                _gate_failure(
+                    table.name,
+                    "publication_files",
+                    "file_exists",
+                    f"{path.relative_to(staged_dir)} is missing from the staged publication",
+                    [str(path)],
+                )
+            )
+            continue
+        try:
+            frame, kinds = _read_table(path)
+        except (OSError, pa.ArrowException) as error:
+            run.outcomes.append(
+                _gate_failure(
+                    table.name,
+                    "publication_files",
+                    "file_readable",
+                    f"{path} is unreadable: {error}",
+                )
+            )
+            continue
+        yield from _datasets_for(run, table, frame, kinds, previous_dir)
+
+
+def _datasets_for(run, table, frame, kinds, previous_dir):
+    suites = [name for name in required_suite_names() if name.startswith(f"{table.name}.")]
+    yield _Dataset(table.name, table.name, frame, tuple(suites), table.key)
+    derived = (
+        (
+            "reconciliation",
+            RECONCILIATION_SUITE,
+            RECONCILIATION_INDEX,
+            lambda: build_reconciliation(frame, table, kinds),
+        ),
+        (
+            "national_change",
+            NATIONAL_CHANGE_SUITE,
+            NATIONAL_CHANGE_INDEX,
+            lambda: _change_frame(run, table, frame, previous_dir),
+        ),
+    )
+    for kind, suite, index, build in derived:
+        try:
+            derived_frame = build()
+        except Exception as error:  # noqa: BLE001 - e.g. a missing column; never mask the rest
+            run.outcomes.append(
+                _gate_failure(
+                    table.name,
+                    suite,
+                    f"build_{kind}",
+                    f"could not build the {kind} check of {table.name}: "
+                    f"{type(error).__name__}: {error}",
+                )
+            )
+            continue
+        if derived_frame is not None:
+            index = ("check", "comparison", "period", *table.breakdown, *index)
+            yield _Dataset(f"{table.name}.{kind}", table.name, derived_frame, (suite,), index)
+
+
+def _change_frame(run: _GateRun, table, frame: pd.DataFrame, previous_dir: Path | None):
+    previous = None
+    if previous_dir is not None:
+        path = _table_path(previous_dir, table.name)
+        if path.is_file():
+            previous, _ = _read_table(path)
+        else:
+            run.notes.append(f"{table.name}: no previous publication at {path} to compare with")
+    change = build_national_change(frame, previous, table)
+    if change.empty:
+        run.notes.append(
+            f"{table.name}: no previous month or previous publication to compare national "
+            "totals with"
+        )
+        return None
+    return change
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------
+
+
+def _report(run: _GateRun, staged_dir: Path, previous_dir: Path | None) -> dict:
+    failures = [o for o in run.outcomes if not o["success"]]
+    blocking = [o for o in failures if o["severity"] == BLOCKING]
+    warnings = [o for o in failures if o["severity"] == WARNING]
+    by_table: dict[str, list[dict]] = {}
+    for outcome in run.outcomes:
+        by_table.setdefault(outcome["table"], []).append(outcome)
+    return {
+        "passed": not blocking,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "great_expectations_version": run.gx.__version__,
+        "periods": run.periods,
+        "staged_dir": str(staged_dir),
+        "previous_dir": str(previous_dir) if previous_dir else None,
+        "counts": {
+            "expectations": len(run.outcomes),
+            "succeeded": len(run.outcomes) - len(failures),
+            "blocking_failures": len(blocking),
+            "warnings": len(warnings),
+        },
+        "blocking_failures": blocking,
+        "warnings": warnings,
+        "notes": run.notes,
+        "tables": by_table,
+    }
+
+
+_HTML_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #eee; }
+.pass { color: #176317; } .fail { color: #a31515; } .warn { color: #8a5a00; }
+code { font-size: 90%; }
+"""
+
+
+def _html_rows(outcomes: list[dict], with_status: bool) -> str:
+    rows = []
+    for outcome in outcomes:
+        status = ""
+        if with_status:
+            css, label = (
+                ("pass", "✓")
+                if outcome["success"]
+                else (("fail", "✗") if outcome["severity"] == BLOCKING else ("warn", "!"))
+            )
+            status = f'<td class="{css}">{label}</td>'
+        examples = json.dumps(outcome["unexpected_examples"], ensure_ascii=False)
+        rows.append(
+            "<tr>"
+            + status
+            + "".join(
+                f"<td>{html.escape(str(cell))}</td>"
+                for cell in (
+                    outcome["table"],
+                    outcome["suite"],
+                    outcome["expectation_type"],
+                    ", ".join(outcome["columns"]),
+                )
+            )
+            + f"<td>{html.escape(outcome['message'])}<br>{html.escape(outcome['message_zh'])}</td>"
+            + f"<td><code>{html.escape(examples)}</code></td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def _html_table(title: str, outcomes: list[dict], with_status: bool = False) -> str:
+    if not outcomes:
+        return f"<h2>{html.escape(title)}</h2><p>None / 无</p>"
+    status = "<th>OK</th>" if with_status else ""
+    header = (
+        f"<tr>{status}<th>Table 表</th><th>Suite 规则集</th><th>Expectation 规则</th>"
+        "<th>Columns 列</th><th>Message 说明</th><th>Examples 示例</th></tr>"
+    )
+    body = _html_rows(outcomes, with_status)
+    return f"<h2>{html.escape(title)}</h2><table>{header}{body}</table>"
+
+
+def _html_report(report: dict) -> str:
+    verdict = (
+        '<p class="pass"><strong>PASSED 通过</strong></p>'
+        if report["passed"]
+        else '<p class="fail"><strong>FAILED 未通过</strong> — not published 不予发布</p>'
+    )
+    counts = report["counts"]
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in report["notes"])
+    sections = [
+        _html_table("Blocking failures 阻断性问题", report["blocking_failures"]),
+        _html_table("Warnings 警告", report["warnings"]),
+        *(
+            _html_table(f"{table} — all expectations 全部规则", outcomes, with_status=True)
+            for table, outcomes in report["tables"].items()
+        ),
+    ]
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>Quality gate 质量门 — {html.escape(", ".join(report["periods"]))}</title>
+<style>{_HTML_STYLE}</style></head><body>
+<h1>Quality gate 发布质量门</h1>
+{verdict}
+<p>Periods 统计期: {html.escape(", ".join(report["periods"]))} ·
+Expectations 规则数: {counts["expectations"]} · Succeeded 通过: {counts["succeeded"]} ·
+Blocking 阻断: {counts["blocking_failures"]} · Warnings 警告: {counts["warnings"]}</p>
+<p>Staged 待发布: <code>{html.escape(report["staged_dir"])}</code> ·
+Previous 上次发布: <code>{html.escape(str(report["previous_dir"]))}</code> ·
+Great Expectations {html.escape(report["great_expectations_version"])} ·
+{html.escape(report["generated_at"])}</p>
+<ul>{notes}</ul>
+{"".join(sections)}
+</body></html>
+"""
+
+
+def _write_reports(report: dict, report_dir: Path) -> tuple[Path, Path]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report_json = report_dir / "gate_report.json"
+    report_html = report_dir / "gate_report.html"
+    report_json.write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    report_html.write_text(_html_report(report), encoding="utf-8")
+    return report_json, report_html
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------
+
+
+def run_gate(
+    staged_dir: Path,
+    periods: list[str],
+    report_dir: Path,
+    previous_dir: Path | None = None,
+    *,
+    expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR,
+) -> GateResult:
+    """Validate the staged publication and write ``gate_report.json`` and ``.html``.
+
+    ``staged_dir`` holds ``internal/<table>.parquet`` for every published table;
+    ``periods`` are the periods it may contain; ``previous_dir`` is the last published
+    version (same layout), used for drift warnings. Failures are returned, not raised:
+    ``passed`` is False when any blocking expectation failed or could not be evaluated.
+    """
+    staged_dir, report_dir = Path(staged_dir), Path(report_dir)
+    previous_dir = Path(previous_dir) if previous_dir is not None else None
+    run = _GateRun(_import_gx(), Path(expectations_dir), periods)
+    for dataset in list(_table_datasets(run, staged_dir, previous_dir)):
+        run.validate(dataset)
+    report = _plain(_report(run, staged_dir, previous_dir))
+    report_json, report_html = _write_reports(report, report_dir)
+    return GateResult(
+        passed=report["passed"],
+        blocking_failures=report["blocking_failures"],
+        warnings=report["warnings"],
+        report_json=report_json,
+        report_html=report_html,
+    )
+
+
+if __name__ == "__main__":
+    # Regenerate the checked-in suites after changing tables.py:
+    #   python -m collectwatch.gate [EXPECTATIONS_DIR]
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_EXPECTATIONS_DIR
+    for written in write_suites(target):
+        print(written)

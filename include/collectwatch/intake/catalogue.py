@@ -1,0 +1,89 @@
+"""The edit catalogue: every rule a submission is checked against, with a stable id.
+
+Rule ids never change meaning once published (submitters script against them).
+Classes follow the HMDA platform: syntactic (S) and validity (V) edits reject the file,
+quality (Q) edits hold it until the submitter verifies, macro (M) edits are flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SYNTACTIC, VALIDITY, QUALITY, MACRO = "syntactic", "validity", "quality", "macro"
+BLOCKING_CLASSES = (SYNTACTIC, VALIDITY)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    edit_class: str
+    description_en: str
+    description_zh: str
+
+
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule("S001", SYNTACTIC,
+             "File name must be <type>__<submitter USCC>__<YYYY-MM>.<csv|xlsx|parquet>.",
+             "文件名须为 <类型>__<报送机构统一社会信用代码>__<YYYY-MM>.<csv|xlsx|parquet>。"),
+        Rule("S002", SYNTACTIC, "Unknown submission type in the file name.",
+             "文件名中的报送类型不存在。"),
+        Rule("S003", SYNTACTIC,
+             "The USCC in the file name must be the folder's (the submitter's own).",
+             "文件名中的统一社会信用代码须与所在目录（报送机构本身）一致。"),
+        Rule("S004", SYNTACTIC, "The file is empty or has a header but no rows.",
+             "文件为空或只有表头。"),
+        Rule("S005", SYNTACTIC, "A required column is missing from the header.",
+             "表头缺少必需的列。"),
+        Rule("S006", SYNTACTIC, "The header has a column the contract does not define.",
+             "表头含有报送规范未定义的列。"),
+        Rule("S007", SYNTACTIC, "The file cannot be read as delimited UTF-8 text.",
+             "文件无法按 UTF-8 分隔文本读取。"),
+        Rule("S008", SYNTACTIC, "The file is larger than the size limit.",
+             "文件超过大小上限。"),
+        Rule("S009", SYNTACTIC, "The period in the file name is not a valid YYYY-MM month.",
+             "文件名中的期间不是有效的 YYYY-MM 月份。"),
+        Rule("S010", SYNTACTIC, "This submitter may not submit this type of file.",
+             "该机构无权报送此类文件。"),
+        Rule("V001", VALIDITY, "The value does not have the column's type.",
+             "取值与该列的数据类型不符。"),
+        Rule("V002", VALIDITY, "A required value is missing.", "必填项为空。"),
+        Rule("V003", VALIDITY, "The value is not one of the allowed codes.",
+             "取值不在允许的代码表内。"),
+        Rule("V004", VALIDITY, "The USCC's check character is wrong (GB 32100-2015).",
+             "统一社会信用代码校验位错误（GB 32100-2015）。"),
+        Rule("V005", VALIDITY, "Unknown GB/T 2260 region code.",
+             "行政区划代码不存在（GB/T 2260）。"),
+        Rule("V006", VALIDITY, "Amounts and counts must not be negative.",
+             "金额和数量不得为负。"),
+        Rule("V007", VALIDITY, "The row's period must equal the period in the file name.",
+             "行内期间须与文件名中的期间一致。"),
+        Rule("V008", VALIDITY, "The period is in the future.", "报送期间晚于当前月份。"),
+        Rule("V009", VALIDITY,
+             "Timestamps need a UTC offset and must fall in the reporting month.",
+             "时间须带时区偏移并落在报送月份内。"),
+        Rule("V010", VALIDITY, "The row's key duplicates another row's.",
+             "该行主键与其他行重复。"),
+        Rule("V011", VALIDITY, "balance_outsourced must not exceed balance.",
+             "委外余额不得超过余额。"),
+        Rule("V012", VALIDITY,
+             "References must be 64-character lowercase hex HMAC-SHA256 pseudonyms.",
+             "引用须为 64 位小写十六进制 HMAC-SHA256 假名。"),
+        Rule("V013", VALIDITY, "The submitter column must name the file's submitter.",
+             "报送机构列须为文件的报送机构。"),
+        Rule("V014", VALIDITY, "resolved_at must not be before received_at.",
+             "办结时间不得早于受理时间。"),
+        Rule("V015", VALIDITY,
+             "Personal data (mobile number or ID number) must never be submitted.",
+             "不得报送个人信息（手机号码或身份证号码）。"),
+        Rule("Q001", QUALITY, "Recovered in the month exceeds the bucket's balance.",
+             "当月回收金额超过该账龄段余额。"),
+        Rule("Q002", QUALITY, "The commission rate is outside 0–0.6.",
+             "佣金费率超出 0–0.6 的合理范围。"),
+    )
+}
+
+
+def rule(rule_id: str) -> Rule:
+    return RULES[rule_id]

@@ -1,0 +1,189 @@
+"""The submission state store (SQLite in WAL mode, DESIGN Decision 2).
+
+Statuses: received -> rejected | needs_verification | accepted -> superseded. Only the
+current accepted version per (submitter, type, period) reaches the warehouse. Many intake
+tasks may write at once: sequence numbers are allocated inside an immediate transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+RECEIVED, REJECTED, NEEDS_VERIFICATION, ACCEPTED, SUPERSEDED = (
+    "received",
+    "rejected",
+    "needs_verification",
+    "accepted",
+    "superseded",
+)
+
+SCHEMA = """
+create table if not exists submissions (
+    submission_id    text primary key,
+    submitter_uscc   text not null,
+    submission_type  text not null,
+    period           text not null,
+    sequence         integer not null,
+    status           text not null,
+    sha256           text not null,
+    file_name        text not null,
+    size_bytes       integer not null,
+    received_at      text not null,
+    decided_at       text,
+    row_count        integer,
+    archive_path     text,
+    raw_path         text,
+    report_path      text,
+    unique (submitter_uscc, submission_type, period, sequence)
+);
+create index if not exists submissions_by_key
+    on submissions (submitter_uscc, submission_type, period, status);
+"""
+
+
+@dataclass(frozen=True)
+class Submission:
+    submission_id: str
+    submitter_uscc: str
+    submission_type: str
+    period: str
+    sequence: int
+    status: str
+    sha256: str
+    file_name: str
+    size_bytes: int
+    received_at: str
+    decided_at: str | None
+    row_count: int | None
+    archive_path: str | None
+    raw_path: str | None
+    report_path: str | None
+
+
+class StateStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            con.execute("pragma journal_mode = wal")
+            con.execute("pragma busy_timeout = 60000")
+            con.row_factory = sqlite3.Row
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as con:
+            con.execute("begin immediate")
+            try:
+                yield con
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.execute("commit")
+
+    def find_identical(
+        self, submitter_uscc: str, submission_type: str, period: str, sha256: str
+    ) -> Submission | None:
+        with self._connect() as con:
+            row = con.execute(
+                "select * from submissions where submitter_uscc = ? and submission_type = ? "
+                "and period = ? and sha256 = ? and status <> ? order by sequence desc limit 1",
+                (submitter_uscc, submission_type, period, sha256, RECEIVED),
+            ).fetchone()
+        return Submission(**row) if row else None
+
+    def register(
+        self,
+        submitter_uscc: str,
+        submission_type: str,
+        period: str,
+        sha256: str,
+        file_name: str,
+        size_bytes: int,
+        received_at: str,
+    ) -> Submission:
+        """Record a received file under the next sequence number of its key."""
+        with self.transaction() as con:
+            sequence = con.execute(
+                "select coalesce(max(sequence), 0) + 1 from submissions "
+                "where submitter_uscc = ? and submission_type = ? and period = ?",
+                (submitter_uscc, submission_type, period),
+            ).fetchone()[0]
+            submission_id = f"{submitter_uscc}-{period}-{submission_type}-{sequence:03d}"
+            con.execute(
+                "insert into submissions (submission_id, submitter_uscc, submission_type, "
+                "period, sequence, status, sha256, file_name, size_bytes, received_at) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    submission_id,
+                    submitter_uscc,
+                    submission_type,
+                    period,
+                    sequence,
+                    RECEIVED,
+                    sha256,
+                    file_name,
+                    size_bytes,
+                    received_at,
+                ),
+            )
+        return self.get(submission_id)
+
+    def decide(self, submission_id: str, status: str, decided_at: str, **paths: object) -> None:
+        """Set the outcome; an accepted version supersedes the previous accepted one."""
+        assignments = ", ".join(f"{name} = ?" for name in paths)
+        with self.transaction() as con:
+            if status == ACCEPTED:
+                self._supersede_previous(con, submission_id)
+            con.execute(
+                f"update submissions set status = ?, decided_at = ?"
+                f"{', ' + assignments if assignments else ''} where submission_id = ?",
+                (status, decided_at, *paths.values(), submission_id),
+            )
+
+    @staticmethod
+    def _supersede_previous(con: sqlite3.Connection, submission_id: str) -> None:
+        con.execute(
+            """
+            update submissions set status = ?
+            where status in (?, ?) and submission_id <> ?
+              and (submitter_uscc, submission_type, period) = (
+                  select submitter_uscc, submission_type, period
+                  from submissions where submission_id = ?)
+            """,
+            (SUPERSEDED, ACCEPTED, NEEDS_VERIFICATION, submission_id, submission_id),
+        )
+
+    def get(self, submission_id: str) -> Submission:
+        with self._connect() as con:
+            row = con.execute(
+                "select * from submissions where submission_id = ?", (submission_id,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"no submission {submission_id!r}")
+        return Submission(**row)
+
+    def all(self) -> list[Submission]:
+        with self._connect() as con:
+            rows = con.execute("select * from submissions order by submission_id").fetchall()
+        return [Submission(**row) for row in rows]
+
+    def current(self) -> list[Submission]:
+        """The accepted version of every (submitter, type, period)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select * from submissions where status = ? order by submission_id", (ACCEPTED,)
+            ).fetchall()
+        return [Submission(**row) for row in rows]

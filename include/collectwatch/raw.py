@@ -1,0 +1,95 @@
+"""The raw zone: accepted submissions as typed Parquet, and the list of current versions.
+
+``raw/<type>/period=YYYY-MM/submitter=<USCC>/v<N>.parquet`` is written once per accepted
+submission and never changed. ``raw/_current.parquet`` lists the current accepted version
+of every (submitter, type, period); dbt reads exactly those files. ``raw/_schemas/`` holds
+an empty typed file per type so dbt can build a month in which a type has no submission.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from collectwatch.config import Settings
+from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
+from collectwatch.files import commit_file, file_lock, temporary_sibling
+from collectwatch.intake.lifecycle import StateStore
+
+PARQUET_OPTIONS = "format parquet, compression zstd, row_group_size 1000000"
+
+
+def raw_path(settings: Settings, submission_type: str, period: str, uscc: str, sequence: int) -> Path:
+    return (
+        settings.raw_dir
+        / submission_type
+        / f"period={period}"
+        / f"submitter={uscc}"
+        / f"v{sequence}.parquet"
+    )
+
+
+def typed_select(submission_type: SubmissionType, table: str = "submission") -> str:
+    """Select the contract's columns with their declared types from a text table."""
+    columns = ",\n    ".join(
+        f'cast(nullif(trim("{column.name}"), \'\') as {column.type}) as {column.name}'
+        for column in submission_type.columns
+    )
+    return f"select\n    {columns}\nfrom {table}\norder by _row_no"
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Write ``query`` to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_sibling(path)
+    con.execute(f"copy ({query}) to '{temporary}' ({PARQUET_OPTIONS})")
+    commit_file(temporary, path)
+
+
+def write_current(settings: Settings) -> Path:
+    """Rewrite ``_current.parquet`` (and the empty schema files) from the state store."""
+    current = StateStore(settings.submissions_db).current()
+    with file_lock(settings.raw_dir / ".current.lock"):
+        con = duckdb.connect()
+        try:
+            con.execute(
+                "create table current_versions (submission_id varchar, submission_type varchar,"
+                " period varchar, submitter_uscc varchar, sequence integer, raw_path varchar,"
+                " sha256 varchar, received_at varchar, accepted_at varchar, row_count bigint)"
+            )
+            con.executemany(
+                "insert into current_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s.submission_id,
+                        s.submission_type,
+                        s.period,
+                        s.submitter_uscc,
+                        s.sequence,
+                        s.raw_path,
+                        s.sha256,
+                        s.received_at,
+                        s.decided_at,
+                        s.row_count,
+                    )
+                    for s in current
+                ],
+            )
+            write_parquet(
+                con, "select * from current_versions order by submission_id",
+                settings.current_manifest,
+            )
+            _write_schemas(con, settings.raw_dir / "_schemas")
+        finally:
+            con.close()
+    return settings.current_manifest
+
+
+def _write_schemas(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    for submission_type in SUBMISSION_TYPES.values():
+        path = folder / f"{submission_type.name}.parquet"
+        columns = ", ".join(
+            f"null::{column.type} as {column.name}" for column in submission_type.columns
+        )
+        write_parquet(con, f"select {columns} where false", path)

@@ -1,0 +1,408 @@
+"""The quality gate fails on planted defects and passes a clean publication.
+
+A small, internally consistent publication is built in pandas (national, two provinces,
+five prefectures; two buckets for recovery_by_bucket), written as Parquet the way the
+publisher writes it (money as DECIMAL(18,2), counts as integers), then each test plants
+one defect and runs the real gate: real GX context, suites and checkpoints, no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from collectwatch import gate, tables
+
+PERIOD = "2026-10"
+
+# (code, name_zh, name_en, parent province)
+PREFECTURES = (
+    ("440100", "广州市", "Guangzhou", "440000"),
+    ("440300", "深圳市", "Shenzhen", "440000"),
+    ("440600", "佛山市", "Foshan", "440000"),
+    ("320100", "南京市", "Nanjing", "320000"),
+    ("320500", "苏州市", "Suzhou", "320000"),
+)
+PROVINCES = {"440000": ("广东省", "Guangdong"), "320000": ("江苏省", "Jiangsu")}
+
+# Which additive measures are counts (integers in Parquet); the rest are money.
+COUNT_MEASURES = {"overdue_accounts", "outsourced_accounts", "accounts"}
+
+
+def _with_regions(base: pd.DataFrame, key: list[str], measures: list[str]) -> pd.DataFrame:
+    """Prefecture rows plus their province and national totals (sums, so they reconcile)."""
+    prefectures = base.assign(level="prefecture")
+    provinces = base.groupby(["parent_region_code", *key], as_index=False)[measures].sum()
+    provinces = provinces.rename(columns={"parent_region_code": "region_code"})
+    provinces["region_name_zh"] = provinces["region_code"].map(lambda c: PROVINCES[c][0])
+    provinces["region_name_en"] = provinces["region_code"].map(lambda c: PROVINCES[c][1])
+    provinces = provinces.assign(level="province", parent_region_code=tables.NATIONAL_CODE)
+    national = (
+        base.groupby(key, as_index=False)[measures]
+        .sum()
+        .assign(
+            level="national",
+            region_code=tables.NATIONAL_CODE,
+            region_name_zh="全国",
+            region_name_en="National",
+            parent_region_code=None,
+        )
+    )
+    frame = pd.concat([national, provinces, prefectures], ignore_index=True)
+    frame["release_status"] = "preliminary"
+    return frame
+
+
+def _prefecture_base(period: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "period": period,
+            "region_code": [p[0] for p in PREFECTURES],
+            "region_name_zh": [p[1] for p in PREFECTURES],
+            "region_name_en": [p[2] for p in PREFECTURES],
+            "parent_region_code": [p[3] for p in PREFECTURES],
+        }
+    )
+
+
+def outsourcing_frame(period: str = PERIOD) -> pd.DataFrame:
+    base = _prefecture_base(period).assign(
+        overdue_accounts=[1200, 3400, 560, 780, 910],
+        overdue_balance=[1_250_000.55, 4_100_000.10, 730_000.00, 990_000.35, 1_105_000.00],
+        outsourced_accounts=[400, 1500, 100, 300, 450],
+        outsourced_balance=[420_000.25, 1_800_000.00, 95_000.40, 310_000.00, 500_000.05],
+        agency_amount_recovered=[52_000.10, 210_000.00, 9_500.00, 30_000.99, 61_000.00],
+        commission_paid=[13_000.03, 52_500.00, 2_375.00, 7_500.25, 15_250.00],
+    )
+    measures = [m for m in tables.published_table("outsourcing_by_region").additive]
+    frame = _with_regions(base, ["period"], measures)
+    frame["outsourcing_share"] = frame["outsourced_balance"] / frame["overdue_balance"]
+    frame["average_commission_rate"] = frame["commission_paid"] / frame["agency_amount_recovered"]
+    return frame
+
+
+def recovery_frame(period: str = PERIOD) -> pd.DataFrame:
+    base = pd.concat(
+        [
+            _prefecture_base(period).assign(
+                bucket="M1",
+                accounts=[900, 2000, 300, 500, 600],
+                balance=[800_000.00, 2_500_000.50, 400_000.00, 600_000.00, 700_000.25],
+                balance_outsourced=[200_000.00, 900_000.00, 50_000.00, 150_000.00, 250_000.00],
+                recovered_inhouse=[120_000.00, 300_000.40, 60_000.00, 90_000.00, 80_000.00],
+                recovered_outsourced=[30_000.00, 150_000.00, 5_000.00, 20_000.00, 40_000.10],
+                written_off=[0.0, 0.0, 0.0, 0.0, 0.0],
+                sold_balance=[0.0, 0.0, 0.0, 0.0, 0.0],
+            ),
+            _prefecture_base(period).assign(
+                bucket="M4_6",
+                accounts=[300, 1400, 260, 280, 310],
+                balance=[450_000.55, 1_599_999.60, 330_000.00, 390_000.35, 404_999.75],
+                balance_outsourced=[220_000.25, 900_000.00, 45_000.40, 160_000.00, 250_000.05],
+                recovered_inhouse=[10_000.00, 40_000.00, 3_000.00, 8_000.00, 9_000.00],
+                recovered_outsourced=[22_000.10, 60_000.00, 4_500.00, 10_000.99, 21_000.00],
+                written_off=[5_000.00, 20_000.00, 0.0, 3_000.00, 2_500.00],
+                sold_balance=[40_000.00, 100_000.00, 10_000.00, 0.0, 12_000.00],
+            ),
+        ],
+        ignore_index=True,
+    )
+    measures = list(tables.published_table("recovery_by_bucket").additive)
+    frame = _with_regions(base, ["period", "bucket"], measures)
+    frame["outsourced_share"] = frame["balance_outsourced"] / frame["balance"]
+    frame["write_off_rate"] = frame["written_off"] / frame["balance"]
+    frame["sale_rate"] = frame["sold_balance"] / frame["balance"]
+    frame["recovery_rate_inhouse"] = frame["recovered_inhouse"] / frame["balance"]
+    frame["recovery_rate_outsourced"] = frame["recovered_outsourced"] / frame["balance_outsourced"]
+    return frame
+
+
+def write_publication(publication_dir: Path, frames: dict[str, pd.DataFrame]) -> Path:
+    """Write ``internal/<table>.parquet`` with the publisher's types."""
+    internal = publication_dir / "internal"
+    internal.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        table = tables.published_table(name)
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        for measure in table.additive:
+            position = arrow.schema.get_field_index(measure)
+            if measure in COUNT_MEASURES:
+                column = arrow.column(measure).cast(pa.int64())
+            else:
+                # Exact cents, as dbt's DECIMAL(18,2) writes them.
+                cents = [Decimal(f"{value:.2f}") for value in frame[measure]]
+                column = pa.array(cents, type=pa.decimal128(18, 2))
+            arrow = arrow.set_column(position, measure, column)
+        pq.write_table(arrow, internal / f"{name}.parquet")
+    return publication_dir
+
+
+@pytest.fixture(scope="module")
+def clean_frames() -> dict[str, pd.DataFrame]:
+    return {"outsourcing_by_region": outsourcing_frame(), "recovery_by_bucket": recovery_frame()}
+
+
+@pytest.fixture
+def frames(clean_frames) -> dict[str, pd.DataFrame]:
+    """A private copy each test may plant a defect in."""
+    return {name: frame.copy() for name, frame in clean_frames.items()}
+
+
+def run(tmp_path: Path, frames: dict[str, pd.DataFrame], **kwargs) -> gate.GateResult:
+    staged = write_publication(tmp_path / "staged", frames)
+    return gate.run_gate(staged, [PERIOD], tmp_path / "report", **kwargs)
+
+
+def named(failures: list[dict], table: str, rule: str, column: str | None = None) -> list[dict]:
+    return [
+        failure
+        for failure in failures
+        if failure["table"] == table
+        and failure["rule"] == rule
+        and (column is None or column in failure["columns"])
+    ]
+
+
+def _row(frame: pd.DataFrame, region_code: str, bucket: str | None = None) -> pd.Series:
+    mask = frame["region_code"] == region_code
+    if bucket is not None:
+        mask &= frame["bucket"] == bucket
+    assert mask.sum() == 1
+    return mask
+
+
+# --- clean publication -----------------------------------------------------------------
+
+
+def test_clean_publication_passes_and_reports_say_so(tmp_path, frames):
+    result = run(tmp_path, frames)
+
+    assert result.blocking_failures == []
+    assert result.warnings == []
+    assert result.passed is True
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    assert report["passed"] is True
+    assert report["blocking_failures"] == result.blocking_failures
+    assert report["counts"]["blocking_failures"] == 0
+    # Every table and both derived checks were really evaluated, not skipped.
+    for table in tables.PUBLISHED_TABLES:
+        suites = {outcome["suite"] for outcome in report["tables"][table.name]}
+        assert f"{table.name}.blocking" in suites
+        assert gate.RECONCILIATION_SUITE in suites
+        assert all(outcome["success"] for outcome in report["tables"][table.name])
+    html = result.report_html.read_text(encoding="utf-8")
+    assert "PASSED" in html and "通过" in html
+    assert "<script" not in html and "http" not in html
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "false"
+
+
+# --- planted blocking defects ----------------------------------------------------------
+
+
+def _duplicate_key(frames):
+    frame = frames["outsourcing_by_region"]
+    frames["outsourcing_by_region"] = pd.concat([frame, frame.iloc[[3]]], ignore_index=True)
+
+
+def _share_above_one(frames):
+    frame = frames["outsourcing_by_region"]
+    frame.loc[_row(frame, "440300"), "outsourcing_share"] = 1.2
+
+
+def _negative_balance(frames):
+    frame = frames["recovery_by_bucket"]
+    frame.loc[_row(frame, "320500", "M1"), "balance"] = -5.0
+
+
+def _prefecture_balance_changed(frames):
+    frame = frames["recovery_by_bucket"]
+    frame.loc[_row(frame, "440300", "M4_6"), "balance"] += 100.0
+
+
+def _prefecture_accounts_changed(frames):
+    frame = frames["outsourcing_by_region"]
+    frame.loc[_row(frame, "320100"), "overdue_accounts"] += 1
+
+
+def _wrong_period(frames):
+    frame = frames["outsourcing_by_region"]
+    frame.loc[_row(frame, "440600"), "period"] = "2026-09"
+
+
+def _unknown_release_status(frames):
+    frame = frames["recovery_by_bucket"]
+    frame.loc[_row(frame, "440000", "M1"), "release_status"] = "draft"
+
+
+DEFECTS = {
+    # defect: (plant, table, rule, column, a value the failure's examples must show)
+    "duplicate_key": (_duplicate_key, "outsourcing_by_region", "key_unique", "region_code", None),
+    "share_1.2": (
+        _share_above_one,
+        "outsourcing_by_region",
+        "share_in_unit_interval",
+        "outsourcing_share",
+        1.2,
+    ),
+    "negative_balance": (_negative_balance, "recovery_by_bucket", "non_negative", "balance", -5.0),
+    "province_sum_mismatch": (
+        _prefecture_balance_changed,
+        "recovery_by_bucket",
+        "totals_reconcile_money",
+        "difference",
+        "440000",
+    ),
+    "count_off_by_one": (
+        _prefecture_accounts_changed,
+        "outsourcing_by_region",
+        "totals_reconcile_count",
+        "difference",
+        "320000",
+    ),
+    "wrong_period": (
+        _wrong_period,
+        "outsourcing_by_region",
+        "period_expected",
+        "period",
+        "2026-09",
+    ),
+    "unknown_release_status": (
+        _unknown_release_status,
+        "recovery_by_bucket",
+        "release_status_allowed",
+        "release_status",
+        "draft",
+    ),
+}
+
+
+def _example_values(failure: dict) -> list:
+    values = []
+    for example in failure["unexpected_examples"]:
+        values += list(example.values()) if isinstance(example, dict) else [example]
+    return values
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_planted_defect_is_a_blocking_failure(tmp_path, frames, defect):
+    plant, table, rule, column, example_value = DEFECTS[defect]
+    plant(frames)
+
+    result = run(tmp_path, frames)
+
+    assert result.passed is False
+    failures = named(result.blocking_failures, table, rule, column)
+    assert failures, f"{defect} not named in {result.blocking_failures}"
+    if example_value is not None:
+        assert example_value in _example_values(failures[0])
+    assert failures[0]["message"] and failures[0]["expectation_type"].startswith("expect_")
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    assert report["passed"] is False
+    assert report["blocking_failures"] == result.blocking_failures
+
+
+def test_province_mismatch_names_the_province_and_the_check(tmp_path, frames):
+    _prefecture_balance_changed(frames)
+
+    result = run(tmp_path, frames)
+
+    [failure] = named(result.blocking_failures, "recovery_by_bucket", "totals_reconcile_money")
+    checks = {(e["check"], e["region_code"], e["measure"]) for e in failure["unexpected_examples"]}
+    assert ("province = sum of prefectures", "440000", "balance") in checks
+    assert ("national = sum of prefectures", "000000", "balance") in checks
+    # Provinces still add up to the national total: only the prefecture checks fail.
+    assert failure["unexpected_count"] == 2
+
+
+def test_missing_table_file_fails_without_masking_the_other_tables(tmp_path, frames):
+    staged = write_publication(tmp_path / "staged", frames)
+    (staged / "internal" / "recovery_by_bucket.parquet").unlink()
+
+    result = gate.run_gate(staged, [PERIOD], tmp_path / "report")
+
+    assert result.passed is False
+    [missing] = named(result.blocking_failures, "recovery_by_bucket", "file_exists")
+    assert "recovery_by_bucket.parquet is missing" in missing["message"]
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    assert any(o["success"] for o in report["tables"]["outsourcing_by_region"])
+
+
+# --- warnings --------------------------------------------------------------------------
+
+
+def test_recovery_rate_above_one_is_a_warning_only(tmp_path, frames):
+    frame = frames["recovery_by_bucket"]
+    frame.loc[_row(frame, "440100", "M4_6"), "recovery_rate_inhouse"] = 1.3
+
+    result = run(tmp_path, frames)
+
+    assert result.passed is True
+    assert result.blocking_failures == []
+    [warning] = named(result.warnings, "recovery_by_bucket", "rate_above_one")
+    assert warning["columns"] == ["recovery_rate_inhouse"]
+    assert 1.3 in _example_values(warning)
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    assert report["passed"] is True
+    assert report["warnings"] == result.warnings
+
+
+def test_national_jump_against_previous_month_is_a_warning(tmp_path, frames):
+    previous = {
+        "outsourcing_by_region": outsourcing_frame("2026-09"),
+        "recovery_by_bucket": recovery_frame("2026-09"),
+    }
+    money = previous["outsourcing_by_region"]
+    # Last month's national overdue balance was a third of this month's: +200%.
+    money["overdue_balance"] = money["overdue_balance"] / 3
+    previous_dir = write_publication(tmp_path / "previous", previous)
+
+    result = run(tmp_path, frames, previous_dir=previous_dir)
+
+    assert result.passed is True
+    [jump] = named(result.warnings, "outsourcing_by_region", "national_jump")
+    [example] = jump["unexpected_examples"]
+    assert example["measure"] == "overdue_balance"
+    assert example["comparison"] == "previous month"
+    assert example["reference_period"] == "2026-09"
+    assert example["relative_change"] == pytest.approx(2.0)
+
+
+# --- the suites themselves -------------------------------------------------------------
+
+
+def test_checked_in_suites_match_the_table_registry():
+    """expectations/*.json are generated from tables.py; regenerate with
+    ``python -m collectwatch.gate`` after changing the registry."""
+    expected = {
+        f"{name}.json": gate.suite_file_text(doc) for name, doc in gate.build_suites().items()
+    }
+    checked_in = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in gate.DEFAULT_EXPECTATIONS_DIR.glob("*.json")
+    }
+    assert checked_in == expected
+    assert sorted(gate.build_suites()) == sorted(gate.required_suite_names())
+
+
+def test_a_suite_rule_gx_cannot_parse_fails_the_gate(tmp_path, frames):
+    """GX drops an unparseable expectation with a log line; the gate must not."""
+    suites = tmp_path / "expectations"
+    shutil.copytree(gate.DEFAULT_EXPECTATIONS_DIR, suites)
+    path = suites / "outsourcing_by_region.blocking.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["expectations"][-1]["type"] = "expect_column_values_to_be_betwen"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    result = run(tmp_path, frames, expectations_dir=suites)
+
+    assert result.passed is False
+    [broken] = named(result.blocking_failures, "outsourcing_by_region", "suite_file")
+    assert "not valid GX expectations" in broken["message"]
