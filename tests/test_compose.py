@@ -317,6 +317,7 @@ def test_dockerfile_installs_the_project_under_the_lock_as_airflow_user():
     assert installs, "Dockerfile never runs pip install"
     index, install = installs[-1]
     words = shlex.split(install)
+    assert "-c" in words, f"pip install without the lock as constraints: {install}"
     assert words[words.index("-c") + 1] == "requirements.lock", install
     assert "." in words, f"the project itself is not installed: {install}"
     last_user = [args for instruction, args in instructions[:index] if instruction == "USER"]
@@ -576,7 +577,11 @@ def airflow_commands() -> list[tuple[str, tuple[str, ...]]]:
     return sorted(found)
 
 
-@pytest.mark.parametrize(("service", "arguments"), airflow_commands())
+@pytest.mark.parametrize(
+    ("service", "arguments"),
+    airflow_commands(),
+    ids=[f"{service}:{' '.join(arguments[:3])}" for service, arguments in airflow_commands()],
+)
 def test_airflow_cli_command_exists(service, arguments, airflow_conf, capsys):
     from airflow.cli import cli_parser
 

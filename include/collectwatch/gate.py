@@ -417,17 +417,19 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     Decimal money is read as float: GX ranges and one-cent tolerances do not need exact
     decimals, and floats keep the frames vectorised.
     """
-    arrow_table = pq.read_table(path)
+    # One file, read as such: no dataset discovery or partition guessing from the path.
+    arrow_table = pq.ParquetFile(path).read()
     kinds = {}
     for field in arrow_table.schema:
         if pa.types.is_integer(field.type):
             kinds[field.name] = "count"
         elif pa.types.is_decimal(field.type) or pa.types.is_floating(field.type):
             kinds[field.name] = "money"
-    frame = arrow_table.to_pandas()
-    for name in kinds:
-        if pa.types.is_decimal(arrow_table.schema.field(name).type):
-            frame[name] = frame[name].astype("float64")
+    as_float = [
+        pa.field(field.name, pa.float64()) if pa.types.is_decimal(field.type) else field
+        for field in arrow_table.schema
+    ]
+    frame = arrow_table.cast(pa.schema(as_float)).to_pandas()
     return frame, kinds
 
 
@@ -686,7 +688,8 @@ class _GateRun:
                 expectation_parameters={"periods": self.periods},
             )
         except SuiteFileError as error:
-            self.outcomes.append(_gate_failure(dataset.table, "-", "suite_file", str(error)))
+            suites = ",".join(dataset.suites)
+            self.outcomes.append(_gate_failure(dataset.table, suites, "suite_file", str(error)))
             return
         except Exception as error:  # noqa: BLE001 - any crash must fail the gate, visibly
             logger.exception("gate: checkpoint over %s failed to run", dataset.name)
@@ -733,6 +736,18 @@ class _GateRun:
             severity = self.suites[suite_name].meta["severity"]
             for outcome in suite_result.results:
                 self.outcomes.append(_describe(dataset, suite_name, severity, outcome))
+            expected = len(self.suites[suite_name].expectations)
+            if len(suite_result.results) != expected:
+                # A rule that produced no result was not checked; never count it as passed.
+                self.outcomes.append(
+                    _gate_failure(
+                        dataset.table,
+                        suite_name,
+                        "all_expectations_evaluated",
+                        f"{suite_name} over {dataset.name}: {len(suite_result.results)} results "
+                        f"for {expected} expectations",
+                    )
+                )
 
 
 def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):

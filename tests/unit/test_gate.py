@@ -200,7 +200,8 @@ def test_clean_publication_passes_and_reports_say_so(tmp_path, frames):
         assert all(outcome["success"] for outcome in report["tables"][table.name])
     html = result.report_html.read_text(encoding="utf-8")
     assert "PASSED" in html and "通过" in html
-    assert "<script" not in html and "http" not in html
+    # Self-contained: no scripts or stylesheets fetched from anywhere.
+    assert "<script" not in html and "<link" not in html
     assert os.environ["GX_ANALYTICS_ENABLED"] == "false"
 
 
@@ -291,12 +292,27 @@ def _example_values(failure: dict) -> list:
     return values
 
 
-@pytest.mark.parametrize("defect", list(DEFECTS))
-def test_planted_defect_is_a_blocking_failure(tmp_path, frames, defect):
-    plant, table, rule, column, example_value = DEFECTS[defect]
-    plant(frames)
+@pytest.fixture(scope="module")
+def gate_with_defect(clean_frames, tmp_path_factory):
+    """The gate's result with one planted defect, run once per defect per module
+    (each run costs GX about a second)."""
+    results: dict[str, gate.GateResult] = {}
 
-    result = run(tmp_path, frames)
+    def run_with(defect: str) -> gate.GateResult:
+        if defect not in results:
+            frames = {name: frame.copy() for name, frame in clean_frames.items()}
+            DEFECTS[defect][0](frames)
+            results[defect] = run(tmp_path_factory.mktemp(defect), frames)
+        return results[defect]
+
+    return run_with
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_planted_defect_is_a_blocking_failure(gate_with_defect, defect):
+    _, table, rule, column, example_value = DEFECTS[defect]
+
+    result = gate_with_defect(defect)
 
     assert result.passed is False
     failures = named(result.blocking_failures, table, rule, column)
@@ -309,10 +325,8 @@ def test_planted_defect_is_a_blocking_failure(tmp_path, frames, defect):
     assert report["blocking_failures"] == result.blocking_failures
 
 
-def test_province_mismatch_names_the_province_and_the_check(tmp_path, frames):
-    _prefecture_balance_changed(frames)
-
-    result = run(tmp_path, frames)
+def test_province_mismatch_names_the_province_and_the_check(gate_with_defect):
+    result = gate_with_defect("province_sum_mismatch")
 
     [failure] = named(result.blocking_failures, "recovery_by_bucket", "totals_reconcile_money")
     checks = {(e["check"], e["region_code"], e["measure"]) for e in failure["unexpected_examples"]}
@@ -320,6 +334,7 @@ def test_province_mismatch_names_the_province_and_the_check(tmp_path, frames):
     assert ("national = sum of prefectures", "000000", "balance") in checks
     # Provinces still add up to the national total: only the prefecture checks fail.
     assert failure["unexpected_count"] == 2
+    assert {e["difference"] for e in failure["unexpected_examples"]} == {-100.0}
 
 
 def test_missing_table_file_fails_without_masking_the_other_tables(tmp_path, frames):

@@ -1,0 +1,6 @@
+{# Values lie in [min_value, max_value]; nulls are allowed (use not_null for that). #}
+{% test between(model, column_name, min_value, max_value) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
+{% endtest %}
