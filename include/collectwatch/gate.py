@@ -516,7 +516,7 @@ def _relative_change(current: pd.Series, reference: pd.Series) -> pd.Series:
     # From zero to something is a jump of unbounded size; zero to zero is no change.
     from_zero = reference == 0
     change = change.mask(from_zero & (current != 0), math.inf)
-    return change.mask(from_zero & (current == 0), 0.0)
+    return change.mask(from_zero & (current == 0), 0.0).round(6)
 
 
 def build_national_change(
@@ -691,7 +691,7 @@ class _GateRun:
             suites = ",".join(dataset.suites)
             self.outcomes.append(_gate_failure(dataset.table, suites, "suite_file", str(error)))
             return
-        except Exception as error:  # noqa: BLE001 - any crash must fail the gate, visibly
+        except Exception as error:  # any crash must fail the gate, visibly
             logger.exception("gate: checkpoint over %s failed to run", dataset.name)
             self.outcomes.append(
                 _gate_failure(
@@ -800,7 +800,7 @@ def _datasets_for(run, table, frame, kinds, previous_dir):
     for kind, suite, index, build in derived:
         try:
             derived_frame = build()
-        except Exception as error:  # noqa: BLE001 - e.g. a missing column; never mask the rest
+        except Exception as error:  # e.g. a missing column: report it, never mask the rest
             run.outcomes.append(
                 _gate_failure(
                     table.name,

@@ -1,0 +1,127 @@
+"""The `collectwatch` command: parses, calls the package, prints. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from collectwatch.config import Settings
+
+EXIT_ACCEPTED, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.generate import generate_month
+
+    month = generate_month(settings, args.period, Path(args.out), args.scale, args.seed)
+    print(f"generated {len(month.files)} files for {month.period} in {month.out_dir}")
+    for submission_type, rows in sorted(month.row_counts.items()):
+        print(f"  {submission_type:<22} {rows:>12,} rows")
+    print(f"planted facts: {month.planted_path}")
+    return 0
+
+
+def _intake(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.intake.process import intake_file
+    from collectwatch.raw import write_current
+
+    worst = EXIT_ACCEPTED
+    for path in args.paths:
+        result = intake_file(Path(path), settings)
+        counts = ", ".join(f"{rule}×{n}" for rule, n in sorted(result.report.rule_counts.items()))
+        print(f"{result.status:<18} {Path(path).name}  {result.submission_id or ''}  {counts}")
+        if result.report_path:
+            print(f"  report: {result.report_path}")
+        if result.status == "rejected":
+            worst = EXIT_REJECTED
+    write_current(settings)
+    return worst
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.intake.process import check_file
+
+    worst = EXIT_ACCEPTED
+    for path in args.paths:
+        report = check_file(Path(path), settings)
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        if report.status == "rejected":
+            worst = EXIT_REJECTED
+    return worst
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.intake.process import verify
+
+    submission = verify(args.submission_id, settings)
+    print(f"{submission.submission_id}: {submission.status}")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.orchestration import run_embedded
+
+    outcome = run_embedded(settings, [args.period], args.full_refresh, args.as_of)
+    print(json.dumps(outcome, ensure_ascii=False, indent=2))
+    return 0 if outcome["state"] == "success" else EXIT_INTERNAL
+
+
+def _airflow(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from collectwatch.orchestration import embedded_airflow_env
+
+    env = {**os.environ, **embedded_airflow_env(settings)}
+    return subprocess.call([sys.executable, "-m", "airflow", *args.airflow_args], env=env)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="collectwatch", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a synthetic month of submissions")
+    generate.add_argument("--period", required=True, help="YYYY-MM")
+    generate.add_argument("--scale", choices=("small", "national"), default="small")
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("--out", required=True, help="folder; files go to <out>/<USCC>/")
+    generate.set_defaults(handler=_generate)
+
+    intake = commands.add_parser("intake", help="submit files (exit 0 accepted, 2 rejected)")
+    intake.add_argument("paths", nargs="+")
+    intake.set_defaults(handler=_intake)
+
+    check = commands.add_parser("check", help="run every edit without submitting anything")
+    check.add_argument("paths", nargs="+")
+    check.set_defaults(handler=_check)
+
+    verify = commands.add_parser("verify", help="confirm a submission held by quality edits")
+    verify.add_argument("submission_id")
+    verify.set_defaults(handler=_verify)
+
+    run = commands.add_parser("run", help="collect + nightly for a period through dag.test()")
+    run.add_argument("--period", required=True, help="YYYY-MM")
+    run.add_argument("--full-refresh", action="store_true")
+    run.add_argument("--as-of", default=None, help="release-status clock (ISO 8601)")
+    run.set_defaults(handler=_run)
+
+    airflow = commands.add_parser("airflow", help="the airflow CLI on the embedded metadata")
+    airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    airflow.set_defaults(handler=_airflow)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return args.handler(args, settings)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        print(f"collectwatch {args.command}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

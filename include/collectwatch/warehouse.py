@@ -1,0 +1,113 @@
+"""The candidate warehouse: copied from the published one, built by dbt, swapped in.
+
+Write-audit-publish: a night never writes the published file. It copies it (history of
+incremental models included) to ``warehouse/candidates/<run_id>.duckdb``, runs ``dbt build``
+there as its own process (dbtRunner keeps file locks, dbt-core #11980), and only after the
+gate passes is the candidate renamed over the published file — an atomic swap, so analysts
+reading the old file keep reading it and new readers open the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from collectwatch.config import CHINA_TZ, NO_TELEMETRY_ENV, Settings
+from collectwatch.files import atomic_copy, commit_file
+
+
+class DbtBuildFailed(RuntimeError):
+    """dbt build returned non-zero; the message carries the failing nodes."""
+
+
+@dataclass(frozen=True)
+class Build:
+    run_id: str
+    candidate: str
+    periods: list[str]
+    as_of: str
+    invocation_id: str
+    dbt_log: str
+
+
+def new_run_id() -> str:
+    return datetime.now(CHINA_TZ).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def create_candidate(settings: Settings, run_id: str) -> Path:
+    """A private copy of the published warehouse (or a new empty file on the first run)."""
+    candidate = settings.candidates_dir / f"{run_id}.duckdb"
+    candidate.parent.mkdir(parents=True, exist_ok=True)
+    if settings.warehouse_path.exists():
+        atomic_copy(settings.warehouse_path, candidate)
+    return candidate
+
+
+def dbt_environment(settings: Settings, candidate: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        **NO_TELEMETRY_ENV,
+        "COLLECTWATCH_WAREHOUSE_PATH": str(candidate),
+        "COLLECTWATCH_RAW_DIR": str(settings.raw_dir),
+        "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "COLLECTWATCH_DUCKDB_THREADS": str(settings.duckdb_threads),
+    }
+
+
+def run_dbt_build(
+    settings: Settings,
+    candidate: Path,
+    periods: list[str],
+    as_of: str,
+    run_id: str,
+    full_refresh: bool = False,
+) -> Build:
+    """``dbt build`` of every model and test against ``candidate``, for ``periods``."""
+    target_dir = settings.state_dir / "dbt" / run_id
+    command = [
+        sys.executable, "-m", "dbt.cli.main", "build",
+        "--project-dir", str(settings.dbt_project_dir),
+        "--profiles-dir", str(settings.dbt_project_dir),
+        "--target-path", str(target_dir / "target"),
+        "--log-path", str(target_dir / "logs"),
+        "--vars", json.dumps({"periods": periods, "as_of": as_of,
+                              "due_day_of_next_month": settings.due_day_of_next_month}),
+    ]  # fmt: skip
+    if full_refresh:
+        command.append("--full-refresh")
+    completed = subprocess.run(
+        command,
+        env=dbt_environment(settings, candidate),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    log_path = target_dir / "dbt_build.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(completed.stdout + completed.stderr)
+    if completed.returncode != 0:
+        failures = [line for line in completed.stdout.splitlines() if "ERROR" in line or "FAIL" in line]
+        raise DbtBuildFailed(
+            f"dbt build failed for {periods} (log: {log_path}):\n" + "\n".join(failures[-20:])
+        )
+    run_results = json.loads((target_dir / "target" / "run_results.json").read_text())
+    return Build(
+        run_id=run_id,
+        candidate=str(candidate),
+        periods=periods,
+        as_of=as_of,
+        invocation_id=run_results["metadata"]["invocation_id"],
+        dbt_log=str(log_path),
+    )
+
+
+def swap_in(settings: Settings, candidate: Path) -> None:
+    """Make ``candidate`` the published warehouse in one rename."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    commit_file(Path(candidate), settings.warehouse_path)
