@@ -18,6 +18,7 @@ import duckdb
 
 from collectwatch.files import atomic_write_bytes
 from collectwatch.intake.catalogue import RULES
+from collectwatch.intake.edits import mask
 
 
 @dataclass
@@ -89,10 +90,27 @@ def collect_row_findings(
         "select rule_id, count(*) from findings group by rule_id order by rule_id"
     ).fetchall():
         report.rule_counts[rule_id] = report.rule_counts.get(rule_id, 0) + count
-    key_struct = ", ".join(f"'{name}': s.\"{name}\"" for name in key)
+    # Personal data never leaves DuckDB unmasked: any value or key cell in a cell where
+    # V015 found personal data is masked, and so is a duplicate-key value of such a row.
+    con.execute(
+        "create or replace temp table pii_cells as "
+        "select distinct row_no, field from findings where rule_id = 'V015'"
+    )
+
+    def masked(column: str, row: str, field: str) -> str:
+        return (
+            f"case when ({row}, {field}) in (select row_no, field from pii_cells) "
+            f"or ({field} like '%+%' and {row} in (select row_no from pii_cells)) "
+            f"then {mask(column)} else {column} end"
+        )
+
+    key_struct = ", ".join(
+        f"'{name}': " + masked('s."' + name + '"', "f.row_no", f"'{name}'") for name in key
+    )
     rows = con.execute(
         f"""
-        select f.rule_id, f.row_no, f.field, f.value, {{{key_struct}}} as key
+        select f.rule_id, f.row_no, f.field, {masked('f.value', 'f.row_no', 'f.field')},
+               {{{key_struct}}} as key
         from findings as f join submission as s on s._row_no = f.row_no
         qualify row_number() over (partition by f.rule_id order by f.row_no, f.field) <= {cap}
         order by f.rule_id, f.row_no, f.field
