@@ -12,6 +12,7 @@ Values passed between stages are small JSON-able dicts (they travel as Airflow X
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
@@ -136,6 +137,11 @@ def audit(settings: Settings, build_result: dict) -> dict:
     audit_result = {**build_result, "staged": staged, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:
+        # Keep what was audited for inspection beside the candidate, out of publish/.
+        for period, folder in staged.items():
+            kept = report_dir / period / "publication"
+            shutil.move(folder, kept)
+            audit_result["staged"][period] = str(kept)
         alert(settings, "gate_failed", audit_result)
         raise GateFailed(
             f"gate blocked publication of {failed}; reports: "

@@ -72,9 +72,7 @@ def export_period(settings: Settings, candidate: Path, period: str, run_id: str)
     con = settings.duckdb(candidate, read_only=True)
     try:
         for table in PUBLISHED_TABLES:
-            arrow = con.execute(
-                _neutralised_select(con, table.name, period, table.key)
-            ).to_arrow_table()
+            arrow = con.sql(_neutralised_select(con, table.name, period, table.key)).to_arrow_table()
             for scope in table.scopes:
                 _write_table_files(arrow, staged / scope, table.name)
     finally:
