@@ -110,8 +110,10 @@ class _Generator:
             f"(hash({self.seed}, a::varchar, b::varchar, c) % 1000003) / 1000003.0"
         )
         con.execute(f"create macro month_start() as timestamptz '{self.period}-01 00:00:00+08'")
-        con.execute("create macro days_in_month() as "
-                    "datediff('day', month_start(), month_start() + interval 1 month)")
+        con.execute(
+            "create macro days_in_month() as "
+            "datediff('day', month_start(), month_start() + interval 1 month)"
+        )
         self._regions(settings.region_seed)
         self._institutions(settings.regulator_uscc)
         self._portfolio()
@@ -149,9 +151,7 @@ class _Generator:
 
     def _institutions(self, regulator_uscc: str) -> None:
         body = "substr('0123456789ABCDEFGHJKLMNPQRTUWXY', (hash({seed}, role, i, {k}) % 31)::int + 1, 1)"
-        random_body = " || ".join(
-            body.format(seed=self.seed, k=k) for k in range(7)
-        )
+        random_body = " || ".join(body.format(seed=self.seed, k=k) for k in range(7))
         self.con.execute(
             f"""
             create table institutions as
@@ -635,9 +635,12 @@ def _write_submissions(
         submitters = (
             [regulator_uscc]
             if submitter is None
-            else [row[0] for row in con.execute(
-                f"select distinct {submitter} from {submission_type.name} order by 1"
-            ).fetchall()]
+            else [
+                row[0]
+                for row in con.execute(
+                    f"select distinct {submitter} from {submission_type.name} order by 1"
+                ).fetchall()
+            ]
         )
         row_counts[submission_type.name] = con.execute(
             f"select count(*) from {submission_type.name}"

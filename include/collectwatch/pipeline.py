@@ -105,8 +105,9 @@ def plan_periods(settings: Settings, requested: list[str] | None, now: datetime)
     return sorted(periods)
 
 
-def build(settings: Settings, periods: list[str], as_of: str | None = None,
-          full_refresh: bool = False) -> dict:
+def build(
+    settings: Settings, periods: list[str], as_of: str | None = None, full_refresh: bool = False
+) -> dict:
     run_id = new_run_id()
     as_of = as_of or datetime.now(CHINA_TZ).isoformat(timespec="seconds")
     candidate = create_candidate(settings, run_id)

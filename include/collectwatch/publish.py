@@ -72,7 +72,9 @@ def export_period(settings: Settings, candidate: Path, period: str, run_id: str)
     con = settings.duckdb(candidate, read_only=True)
     try:
         for table in PUBLISHED_TABLES:
-            arrow = con.sql(_neutralised_select(con, table.name, period, table.key)).to_arrow_table()
+            arrow = con.sql(
+                _neutralised_select(con, table.name, period, table.key)
+            ).to_arrow_table()
             for scope in table.scopes:
                 _write_table_files(arrow, staged / scope, table.name)
     finally:
@@ -135,9 +137,15 @@ def publish_period(settings: Settings, period: str, staged: Path, metadata: dict
     staged.rename(final)  # atomic: the version appears complete or not at all
     atomic_write_bytes(
         settings.publish_dir / period / "latest.json",
-        _json_bytes({"period": period, "version": version, "path": f"v{version}",
-                     "release_status": manifest["release_status"],
-                     "manifest_sha256": sha256_file(final / "manifest.json")}),
+        _json_bytes(
+            {
+                "period": period,
+                "version": version,
+                "path": f"v{version}",
+                "release_status": manifest["release_status"],
+                "manifest_sha256": sha256_file(final / "manifest.json"),
+            }
+        ),
     )
     return Published(period, version, final, manifest)
 

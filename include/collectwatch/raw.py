@@ -20,7 +20,9 @@ from collectwatch.intake.lifecycle import StateStore
 PARQUET_OPTIONS = "format parquet, compression zstd, row_group_size 1000000"
 
 
-def raw_path(settings: Settings, submission_type: str, period: str, uscc: str, sequence: int) -> Path:
+def raw_path(
+    settings: Settings, submission_type: str, period: str, uscc: str, sequence: int
+) -> Path:
     return (
         settings.raw_dir
         / submission_type
@@ -33,7 +35,7 @@ def raw_path(settings: Settings, submission_type: str, period: str, uscc: str, s
 def typed_select(submission_type: SubmissionType, table: str = "submission") -> str:
     """Select the contract's columns with their declared types from a text table."""
     columns = ",\n    ".join(
-        f'cast(nullif(trim("{column.name}"), \'\') as {column.type}) as {column.name}'
+        f"cast(nullif(trim(\"{column.name}\"), '') as {column.type}) as {column.name}"
         for column in submission_type.columns
     )
     return f"select\n    {columns}\nfrom {table}\norder by _row_no"
@@ -77,7 +79,8 @@ def write_current(settings: Settings) -> Path:
                 ],
             )
             write_parquet(
-                con, "select * from current_versions order by submission_id",
+                con,
+                "select * from current_versions order by submission_id",
                 settings.current_manifest,
             )
             _write_schemas(con, settings.raw_dir / "_schemas")

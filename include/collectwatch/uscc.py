@@ -15,7 +15,9 @@ WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 
 
 def check_character(first17: str) -> str:
-    total = sum(ALPHABET.index(char) * weight for char, weight in zip(first17, WEIGHTS))
+    total = sum(
+        ALPHABET.index(char) * weight for char, weight in zip(first17, WEIGHTS, strict=False)
+    )
     return ALPHABET[(31 - total % 31) % 31]
 
 

@@ -92,7 +92,9 @@ def run_dbt_build(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(completed.stdout + completed.stderr)
     if completed.returncode != 0:
-        failures = [line for line in completed.stdout.splitlines() if "ERROR" in line or "FAIL" in line]
+        failures = [
+            line for line in completed.stdout.splitlines() if "ERROR" in line or "FAIL" in line
+        ]
         raise DbtBuildFailed(
             f"dbt build failed for {periods} (log: {log_path}):\n" + "\n".join(failures[-20:])
         )

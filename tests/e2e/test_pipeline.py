@@ -175,7 +175,9 @@ def test_rerun_on_the_same_inputs_publishes_nothing_new(first_run, settings):
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_a_planted_defect_fails_the_gate_and_changes_nothing(first_run, settings):
@@ -199,5 +201,7 @@ def test_a_planted_defect_fails_the_gate_and_changes_nothing(first_run, settings
     assert Path(build["candidate"]).exists()
     alerts = list(settings.alerts_dir.glob("*-gate_failed.json"))
     assert len(alerts) == 1
-    report = json.loads(Path(json.loads(alerts[0].read_text())["gate"][PERIOD]["report"]).read_text())
+    report = json.loads(
+        Path(json.loads(alerts[0].read_text())["gate"][PERIOD]["report"]).read_text()
+    )
     assert report["passed"] is False

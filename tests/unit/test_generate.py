@@ -30,7 +30,7 @@ def test_same_seed_same_bytes(month, tmp_path):
     assert [p.relative_to(again.out_dir) for p in again.files] == [
         p.relative_to(month.out_dir) for p in month.files
     ]
-    for first, second in zip(month.files, again.files):
+    for first, second in zip(month.files, again.files, strict=True):
         assert first.read_bytes() == second.read_bytes(), first.name
 
 
@@ -59,7 +59,7 @@ def test_distributions_are_plausible(month):
         select sum(balance_outsourced::decimal(18,2)) filter (where bucket <> 'M0')
                  / sum(balance::decimal(18,2)) filter (where bucket <> 'M0'),
                sum(accounts::bigint) filter (where bucket <> 'M0') / sum(accounts::bigint)
-        from {_csv(month, 'lender_portfolio')}
+        from {_csv(month, "lender_portfolio")}
         """
     ).fetchone()
     assert 0.2 < share < 0.45
@@ -70,8 +70,10 @@ def test_distributions_are_plausible(month):
     assert 0.15 < commission < 0.35
     recovery = con.execute(
         f"""
-        select bucket, sum(recovered_inhouse::double) / sum(balance::double - balance_outsourced::double)
-        from {_csv(month, 'lender_portfolio')} where bucket <> 'M0' group by bucket
+        select bucket,
+               sum(recovered_inhouse::double)
+               / sum(balance::double - balance_outsourced::double)
+        from {_csv(month, "lender_portfolio")} where bucket <> 'M0' group by bucket
         """
     ).fetchall()
     rate = dict(recovery)
@@ -81,11 +83,12 @@ def test_distributions_are_plausible(month):
 def test_planted_facts_are_in_the_files(month):
     planted = json.loads(month.planted_path.read_text())
     con = duckdb.connect()
-    con.execute(f"create table regions as select * from read_csv('{Settings.from_env().region_seed}', all_varchar = true)")
+    seed = Settings.from_env().region_seed
+    con.execute(f"create table regions as select * from read_csv('{seed}', all_varchar = true)")
     night = planted["out_of_hours_agency"]
     counted = con.execute(
         f"""
-        select count(*) from {_csv(month, 'contact_events')} as e
+        select count(*) from {_csv(month, "contact_events")} as e
         join regions as r on r.region_code = e.region_code
         where e.agency_uscc = ? and coalesce(r.prefecture_code, r.region_code) = ?
           and (substr(contact_at, 12, 2)::int < 8 or substr(contact_at, 12, 2)::int >= 21)
@@ -96,7 +99,7 @@ def test_planted_facts_are_in_the_files(month):
     bombing = planted["call_bombing"]
     calls = con.execute(
         f"""
-        select count(*) from {_csv(month, 'contact_events')}
+        select count(*) from {_csv(month, "contact_events")}
         where agency_uscc = ? and debtor_ref = ? and channel = 'call'
         """,
         [bombing["agency_uscc"], bombing["debtor_ref"]],
@@ -105,7 +108,7 @@ def test_planted_facts_are_in_the_files(month):
     for cell in planted["single_lender_prefectures"]:
         lenders = con.execute(
             f"""
-            select count(distinct lender_uscc) from {_csv(month, 'lender_portfolio')} as p
+            select count(distinct lender_uscc) from {_csv(month, "lender_portfolio")} as p
             join regions as r on r.region_code = p.region_code
             where coalesce(r.prefecture_code, r.region_code) = ?
             """,

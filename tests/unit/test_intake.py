@@ -53,15 +53,22 @@ def _findings(result, rule_id):
 
 
 def test_clean_files_are_accepted_into_the_raw_zone(settings, generated):
-    for submission_type in ("lender_portfolio", "agency_assignment", "contact_events", "complaints"):
+    for submission_type in (
+        "lender_portfolio",
+        "agency_assignment",
+        "contact_events",
+        "complaints",
+    ):
         path = _land(settings, generated, submission_type)
         result = intake_file(path, settings)
         assert result.status == lifecycle.ACCEPTED, result.report.rule_counts
         assert result.report.rule_counts == {}
         assert not path.exists()
-    current = duckdb.connect().execute(
-        f"select submission_type, raw_path from '{settings.current_manifest}'"
-    ).fetchall()
+    current = (
+        duckdb.connect()
+        .execute(f"select submission_type, raw_path from '{settings.current_manifest}'")
+        .fetchall()
+    )
     assert len(current) == 4
     for _, raw in current:
         assert (settings.raw_dir / raw).exists()
@@ -135,7 +142,9 @@ def test_header_and_name_defects(settings, generated):
         return rows, [f for f in fieldnames if f != "sold_balance"]
 
     result = intake_file(_land(settings, generated, "lender_portfolio", drop_column), settings)
-    assert [(f["rule_id"], f["field"]) for f in result.report.findings] == [("S005", "sold_balance")]
+    assert [(f["rule_id"], f["field"]) for f in result.report.findings] == [
+        ("S005", "sold_balance")
+    ]
     stray = settings.landing_dir / "91440300MA5G8XXXXM" / "portfolio-october.csv"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_text("a,b\n1,2\n")
@@ -161,9 +170,11 @@ def test_lifecycle_supersede_repeat_and_verify(settings, generated):
     assert store.get(first.submission_id).status == lifecycle.SUPERSEDED
     assert store.get(held.submission_id).status == lifecycle.ACCEPTED
     assert held.submission_id.endswith("-002")
-    current = duckdb.connect().execute(
-        f"select submission_id from '{settings.current_manifest}'"
-    ).fetchall()
+    current = (
+        duckdb.connect()
+        .execute(f"select submission_id from '{settings.current_manifest}'")
+        .fetchall()
+    )
     assert current == [(held.submission_id,)]
 
 

@@ -28,7 +28,9 @@ def test_numpy_and_sql_agree_with_python():
     assert list(checks) == [uscc.check_character(body) for body in bodies]
     con = duckdb.connect()
     con.execute("create table codes (code varchar)")
-    con.executemany("insert into codes values (?)", [[b + c] for b, c in zip(bodies, checks)])
+    con.executemany(
+        "insert into codes values (?)", [[b + c] for b, c in zip(bodies, checks, strict=True)]
+    )
     con.execute("insert into codes values ('91440300MA5G8XXXXN')")
     valid = con.execute(f"select count(*) filter ({uscc.sql_is_valid('code')}) from codes")
     assert valid.fetchone()[0] == 500

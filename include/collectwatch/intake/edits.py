@@ -81,11 +81,15 @@ class _CellRules:
         if column.kind == "uscc":
             self.add("V004", column, f"{present} and not {sql_is_valid(cell)}")
         elif column.kind == "region":
-            self.add("V005", column, f"{present} and {cell} not in (select region_code from regions)")
+            self.add(
+                "V005", column, f"{present} and {cell} not in (select region_code from regions)"
+            )
         elif column.kind == "period":
             self.add("V007", column, f"{present} and {cell} <> '{self.period}'")
         elif column.kind == "hmac_ref":
-            self.add("V012", column, f"{present} and not regexp_full_match({cell}, '[0-9a-f]{{64}}')")
+            self.add(
+                "V012", column, f"{present} and not regexp_full_match({cell}, '[0-9a-f]{{64}}')"
+            )
         if column.type == TIMESTAMP:
             typed = f"try_cast({cell} as timestamptz)"
             month = f"timestamptz '{self.period}-01 00:00:00+08'"
@@ -115,9 +119,7 @@ def _cross_field_rules(submission_type: SubmissionType, rules: _CellRules) -> No
             "try_cast(recovered_inhouse as decimal(18, 2)) "
             "+ try_cast(recovered_outsourced as decimal(18, 2))"
         )
-        rules.add(
-            "Q001", submission_type.column("recovered_inhouse"), f"{recovered} > {balance}"
-        )
+        rules.add("Q001", submission_type.column("recovered_inhouse"), f"{recovered} > {balance}")
     elif submission_type.name == "agency_assignment":
         rate = "try_cast(commission_rate as double)"
         rules.add(

@@ -32,6 +32,8 @@ def load_text_table(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         raise UnreadableFile(str(error).splitlines()[0]) from error
     header = [row[0] for row in con.execute("describe submission_raw").fetchall()]
     # rowid follows the file's order (insertion order is preserved); line 1 is the header.
-    con.execute("create or replace table submission as select *, rowid + 2 as _row_no from submission_raw")
+    con.execute(
+        "create or replace table submission as select *, rowid + 2 as _row_no from submission_raw"
+    )
     con.execute("drop table submission_raw")
     return header

@@ -19,12 +19,12 @@ from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION
 from collectwatch.files import atomic_copy, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
-
-PERSONAL_DATA_RULE = "V015"
 from collectwatch.intake.edits import run_row_edits
 from collectwatch.intake.formats import UnreadableFile, load_text_table
 from collectwatch.intake.report import EditReport, collect_row_findings, write_report
 from collectwatch.raw import raw_path, typed_select, write_current, write_parquet
+
+PERSONAL_DATA_RULE = "V015"
 
 
 @dataclass(frozen=True)
@@ -140,12 +140,27 @@ def intake_file(path: Path, settings: Settings, folder_uscc: str | None = None) 
         if identical is not None:
             # A byte-identical resubmission is a no-op: same id, same report.
             path.unlink()
-            report = EditReport(path.name, match["type"], match["uscc"], match["period"], sha256,
-                                identical.status, identical.submission_id)
+            report = EditReport(
+                path.name,
+                match["type"],
+                match["uscc"],
+                match["period"],
+                sha256,
+                identical.status,
+                identical.submission_id,
+            )
             report_path = Path(identical.report_path) if identical.report_path else None
-            return IntakeResult(path, identical.status, identical.submission_id, report_path,
-                                report, duplicate_of_previous=True)
-    received_at = datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ).isoformat(timespec="seconds")
+            return IntakeResult(
+                path,
+                identical.status,
+                identical.submission_id,
+                report_path,
+                report,
+                duplicate_of_previous=True,
+            )
+    received_at = datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ).isoformat(
+        timespec="seconds"
+    )
     report, con = run_edits(path, settings, folder_uscc, sha256)
     try:
         return _decide(path, settings, store, report, con, received_at)
@@ -162,8 +177,15 @@ def _decide(path, settings, store, report, con, received_at) -> IntakeResult:
         report_path = write_report(report, settings.reports_dir, f"unregistered-{report.sha256}")
         _quarantine(path, settings, report)
         return IntakeResult(path, status, None, report_path, report)
-    submission = store.register(report.submitter_uscc, report.submission_type, report.period,
-                                report.sha256, path.name, path.stat().st_size, received_at)
+    submission = store.register(
+        report.submitter_uscc,
+        report.submission_type,
+        report.period,
+        report.sha256,
+        path.name,
+        path.stat().st_size,
+        received_at,
+    )
     report.submission_id = submission.submission_id
     report_path = write_report(report, settings.reports_dir, submission.submission_id)
     paths: dict[str, object] = {"report_path": str(report_path)}
@@ -183,8 +205,13 @@ def _load(path: Path, settings: Settings, con, submission: lifecycle.Submission)
     archive = settings.archive_dir / f"{submission.sha256}{path.suffix}"
     if not archive.exists():
         atomic_copy(path, archive)
-    target = raw_path(settings, submission.submission_type, submission.period,
-                      submission.submitter_uscc, submission.sequence)
+    target = raw_path(
+        settings,
+        submission.submission_type,
+        submission.period,
+        submission.submitter_uscc,
+        submission.sequence,
+    )
     write_parquet(con, typed_select(SUBMISSION_TYPES[submission.submission_type]), target)
     row_count = con.execute("select count(*) from submission").fetchone()[0]
     return {

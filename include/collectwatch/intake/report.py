@@ -109,7 +109,7 @@ def collect_row_findings(
     )
     rows = con.execute(
         f"""
-        select f.rule_id, f.row_no, f.field, {masked('f.value', 'f.row_no', 'f.field')},
+        select f.rule_id, f.row_no, f.field, {masked("f.value", "f.row_no", "f.field")},
                {{{key_struct}}} as key
         from findings as f join submission as s on s._row_no = f.row_no
         qualify row_number() over (partition by f.rule_id order by f.row_no, f.field) <= {cap}
@@ -129,8 +129,16 @@ def write_report(report: EditReport, folder: Path, name: str) -> Path:
     return json_path
 
 
-CSV_COLUMNS = ("rule_id", "edit_class", "row", "field", "value", "key", "description_en",
-               "description_zh")
+CSV_COLUMNS = (
+    "rule_id",
+    "edit_class",
+    "row",
+    "field",
+    "value",
+    "key",
+    "description_en",
+    "description_zh",
+)
 
 
 def _csv(body: dict) -> str:
