@@ -533,8 +533,7 @@ def test_execution_api_url_points_at_the_api_server():
 # --- Airflow's own names ------------------------------------------------------------------------
 
 # Opt-outs from config.NO_TELEMETRY_ENV that Airflow 3.3 itself does not define: checked by
-# test_telemetry_opt_outs_set instead. [cosmos] belongs to astronomer-cosmos; Airflow dropped
-# [usage_data_collection] (Scarf) before 3.0, so that one is a harmless guard for older versions.
+# test_telemetry_opt_outs_set instead: [cosmos] belongs to astronomer-cosmos.
 NOT_AIRFLOW_CORE_OPTIONS = {key for key in CONFIG.NO_TELEMETRY_ENV if key.startswith("AIRFLOW__")}
 # Sections that come from a provider; when it is not installed its options cannot be checked.
 PROVIDER_SECTIONS = {"celery": "apache-airflow-providers-celery"}
