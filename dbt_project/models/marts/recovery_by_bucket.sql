@@ -27,7 +27,7 @@ by_level as (
 
     from portfolio
     where bucket <> 'M0'
-    group by {{ region_grouping_sets(['period', 'bucket']) }}
+    group by {{ region_grouping_sets(['period', 'bucket']) }}  -- see .sqlfluff -- noqa: PRS
 
 ),
 
