@@ -110,6 +110,16 @@ def run_dbt_build(
 
 
 def swap_in(settings: Settings, candidate: Path) -> None:
-    """Make ``candidate`` the published warehouse in one rename."""
+    """Make ``candidate`` the published warehouse in one rename. A checkpoint first folds
+    any write-ahead log into the file, since only the file itself is renamed."""
+    candidate = Path(candidate)
+    con = settings.duckdb(candidate)
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    wal = candidate.with_name(candidate.name + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"{wal} remains after a checkpoint; not swapping a partial file")
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    commit_file(Path(candidate), settings.warehouse_path)
+    commit_file(candidate, settings.warehouse_path)
