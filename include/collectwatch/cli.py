@@ -61,6 +61,16 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.intake.catalogue import render_markdown
+
+    target = Path(args.out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_markdown())
+    print(f"wrote {target}")
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from collectwatch.orchestration import run_embedded
 
@@ -100,6 +110,10 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="confirm a submission held by quality edits")
     verify.add_argument("submission_id")
     verify.set_defaults(handler=_verify)
+
+    docs = commands.add_parser("docs", help="render docs/edits.md from the edit catalogue")
+    docs.add_argument("--out", default=str(Settings.from_env().project_dir / "docs" / "edits.md"))
+    docs.set_defaults(handler=_docs)
 
     run = commands.add_parser("run", help="collect + nightly for a period through dag.test()")
     run.add_argument("--period", required=True, help="YYYY-MM")
