@@ -71,12 +71,6 @@ RULES: dict[str, Rule] = {
             "文件名中的期间不是有效的 YYYY-MM 月份。",
         ),
         Rule(
-            "S010",
-            SYNTACTIC,
-            "This submitter may not submit this type of file.",
-            "该机构无权报送此类文件。",
-        ),
-        Rule(
             "V001",
             VALIDITY,
             "The value does not have the column's type.",
