@@ -7,7 +7,7 @@ itself, so tests point the whole product at a temporary folder with one object.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -67,7 +67,6 @@ class Settings:
     task_retry_delay_s: int = 300
     # Rows of each rule listed in an edit report before it says "and N more".
     report_rows_per_rule: int = 100
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -154,18 +153,6 @@ class Settings:
     @property
     def dbt_project_dir(self) -> Path:
         return self.project_dir / "dbt_project"
-
-    @property
-    def dbt_target_dir(self) -> Path:
-        return self.state_dir / "dbt" / "target"
-
-    @property
-    def dbt_log_dir(self) -> Path:
-        return self.state_dir / "dbt" / "logs"
-
-    @property
-    def expectations_dir(self) -> Path:
-        return self.project_dir / "expectations"
 
     @property
     def region_seed(self) -> Path:
