@@ -21,6 +21,7 @@ from pathlib import Path
 from collectwatch import __version__
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.files import atomic_write_bytes, file_lock
+from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.process import intake_file, landing_files
 from collectwatch.publish import export_period, latest, latest_version_dir, publish_period
 from collectwatch.warehouse import create_candidate, new_run_id, run_dbt_build, swap_in
@@ -75,15 +76,17 @@ def previous_month(today: datetime) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def current_inputs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Current accepted submissions by period: submission id -> file hash."""
+    by_period: dict[str, dict[str, str]] = {}
+    for submission in StateStore(settings.submissions_db).current():
+        by_period.setdefault(submission.period, {})[submission.submission_id] = submission.sha256
+    return by_period
+
+
 def input_hashes(settings: Settings, period: str) -> dict[str, str]:
     """The current accepted submissions of a period: submission id -> file hash."""
-    from collectwatch.intake.lifecycle import StateStore
-
-    return {
-        submission.submission_id: submission.sha256
-        for submission in StateStore(settings.submissions_db).current()
-        if submission.period == period
-    }
+    return current_inputs(settings).get(period, {})
 
 
 def plan_periods(settings: Settings, requested: list[str] | None, now: datetime) -> list[str]:
@@ -91,16 +94,14 @@ def plan_periods(settings: Settings, requested: list[str] | None, now: datetime)
     submissions changed since its latest publication, oldest first."""
     if requested:
         return sorted(set(requested))
-    from collectwatch.intake.lifecycle import StateStore
-
     periods = {previous_month(now)}
-    for period in {s.period for s in StateStore(settings.submissions_db).current()}:
+    for period, inputs in current_inputs(settings).items():
         published = latest_version_dir(settings, period)
         if published is None:
             periods.add(period)
             continue
         manifest = json.loads((published / "manifest.json").read_text())
-        if manifest.get("input_submissions") != input_hashes(settings, period):
+        if manifest.get("input_submissions") != inputs:
             periods.add(period)
     return sorted(periods)
 

@@ -175,11 +175,6 @@ class StateStore:
             raise KeyError(f"no submission {submission_id!r}")
         return Submission(**row)
 
-    def all(self) -> list[Submission]:
-        with self._connect() as con:
-            rows = con.execute("select * from submissions order by submission_id").fetchall()
-        return [Submission(**row) for row in rows]
-
     def current(self) -> list[Submission]:
         """The accepted version of every (submitter, type, period)."""
         with self._connect() as con:
