@@ -48,7 +48,9 @@ airflow: install
 	$(BIN)/collectwatch airflow standalone
 
 lock:
-	$(BIN)/pip freeze --exclude-editable | grep -v '^collectwatch' > requirements.lock.new
+	{ echo "# Exact versions of every dependency, verified together on Python 3.11 ($$(date +%F))."; \
+	  echo "# Regenerate with: make lock   (pip constraints format; the project itself is not listed)"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^collectwatch'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:
