@@ -35,6 +35,7 @@ ENV_VARIABLES = (
     "COLLECTWATCH_REGULATOR_USCC",
     "COLLECTWATCH_MAX_FILE_BYTES",
     "COLLECTWATCH_DUE_DAY",
+    "COLLECTWATCH_COVERAGE_FLOOR",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
     "COLLECTWATCH_TASK_RETRIES",
@@ -59,6 +60,9 @@ class Settings:
     max_file_bytes: int = 4 * 1024**3
     # A period's release is final after this day of the following month, 23:59:59 +08:00.
     due_day_of_next_month: int = 15
+    # The gate blocks a period when fewer than this share of the registry's active
+    # institutions have every expected submission accepted (DESIGN "Quality gate").
+    coverage_floor: float = 0.8
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int = 2
@@ -77,6 +81,7 @@ class Settings:
             regulator_uscc=os.environ.get("COLLECTWATCH_REGULATOR_USCC", DEFAULT_REGULATOR_USCC),
             max_file_bytes=int(os.environ.get("COLLECTWATCH_MAX_FILE_BYTES", 4 * 1024**3)),
             due_day_of_next_month=int(os.environ.get("COLLECTWATCH_DUE_DAY", 15)),
+            coverage_floor=float(os.environ.get("COLLECTWATCH_COVERAGE_FLOOR", 0.8)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
@@ -128,6 +133,10 @@ class Settings:
     @property
     def current_manifest(self) -> Path:
         return self.raw_dir / "_current.parquet"
+
+    @property
+    def submission_log(self) -> Path:
+        return self.raw_dir / "_submissions.parquet"
 
     @property
     def warehouse_path(self) -> Path:

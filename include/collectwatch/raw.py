@@ -4,6 +4,9 @@
 submission and never changed. ``raw/_current.parquet`` lists the current accepted version
 of every (submitter, type, period); dbt reads exactly those files. ``raw/_schemas/`` holds
 an empty typed file per type so dbt can build a month in which a type has no submission.
+``raw/_submissions.parquet`` is the whole submission lifecycle (every version, rejected ones
+included, no personal data) for dbt's coverage and timeliness models: the state store is
+SQLite, which DuckDB cannot read here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import duckdb
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
 from collectwatch.files import commit_file, file_lock, temporary_sibling
-from collectwatch.intake.lifecycle import StateStore
+from collectwatch.intake.lifecycle import StateStore, Submission
 
 PARQUET_OPTIONS = "format parquet, compression zstd, row_group_size 1000000"
 
@@ -60,8 +63,9 @@ def write_current(settings: Settings) -> Path:
                 " period varchar, submitter_uscc varchar, sequence integer, raw_path varchar,"
                 " sha256 varchar, received_at varchar, accepted_at varchar, row_count bigint)"
             )
-            con.executemany(
-                "insert into current_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _insert(
+                con,
+                "current_versions",
                 [
                     (
                         s.submission_id,
@@ -84,9 +88,46 @@ def write_current(settings: Settings) -> Path:
                 settings.current_manifest,
             )
             _write_schemas(con, settings.raw_dir / "_schemas")
+            write_submission_log(con, StateStore(settings.submissions_db).all_versions(), settings)
         finally:
             con.close()
     return settings.current_manifest
+
+
+# The lifecycle columns dbt sees: identifiers, key, status and times. File names, hashes,
+# sizes and paths stay in the state store (nothing a coverage model needs).
+SUBMISSION_LOG_COLUMNS = (
+    ("submission_id", "varchar"),
+    ("submitter_uscc", "varchar"),
+    ("submission_type", "varchar"),
+    ("period", "varchar"),
+    ("sequence", "integer"),
+    ("status", "varchar"),
+    ("received_at", "timestamptz"),
+    ("decided_at", "timestamptz"),
+)
+
+
+def write_submission_log(
+    con: duckdb.DuckDBPyConnection, submissions: list[Submission], settings: Settings
+) -> Path:
+    """Write every submission version's lifecycle to ``raw/_submissions.parquet``."""
+    names = [name for name, _ in SUBMISSION_LOG_COLUMNS]
+    declared = ", ".join(f"{name} varchar" for name in names)
+    con.execute(f"create or replace temporary table submission_log ({declared})")
+    _insert(con, "submission_log", [tuple(getattr(s, name) for name in names) for s in submissions])
+    typed = ", ".join(f"{name}::{kind} as {name}" for name, kind in SUBMISSION_LOG_COLUMNS)
+    write_parquet(
+        con, f"select {typed} from submission_log order by submission_id", settings.submission_log
+    )
+    return settings.submission_log
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    # executemany refuses an empty list; an empty store (only rejections) is normal.
+    if rows:
+        placeholders = ", ".join("?" for _ in rows[0])
+        con.executemany(f"insert into {table} values ({placeholders})", rows)
 
 
 def _write_schemas(con: duckdb.DuckDBPyConnection, folder: Path) -> None:

@@ -182,3 +182,9 @@ class StateStore:
                 "select * from submissions where status = ? order by submission_id", (ACCEPTED,)
             ).fetchall()
         return [Submission(**row) for row in rows]
+
+    def all_versions(self) -> list[Submission]:
+        """Every submission of every status, for the coverage log dbt reads."""
+        with self._connect() as con:
+            rows = con.execute("select * from submissions order by submission_id").fetchall()
+        return [Submission(**row) for row in rows]

@@ -195,8 +195,9 @@ def _decide(path, settings, store, report, con, received_at) -> IntakeResult:
         paths |= _load(path, settings, con, submission)
         path.unlink()
     store.decide(submission.submission_id, status, _now(), **paths)
-    if status == lifecycle.ACCEPTED:
-        write_current(settings)
+    # Every decision changes the submission log (coverage counts rejections too), not only
+    # the accepted ones that change the current versions.
+    write_current(settings)
     return IntakeResult(path, status, submission.submission_id, report_path, report)
 
 

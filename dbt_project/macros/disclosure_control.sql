@@ -1,0 +1,143 @@
+{#
+    Disclosure control for the public tables (DESIGN "Published regional tables"; the
+    frequency and dominance rules of τ-Argus / sdcTable), generic over a table's cells,
+    measure and contributor key so every public mart uses the same three steps:
+
+    1. disclosure_contributions(relation, contributor, measure, keys): per cell (keys,
+       level, region_code) at the three levels, how many institutions contribute and the
+       largest one's share of the measure.
+    2. primary_suppressed(): the frequency rule (fewer than min_contributors) or the
+       dominance rule (largest share over max_largest_share), thresholds from the
+       disclosure_thresholds seed.
+    3. complementary_suppression(cells, groups, size_column, order_columns): secondary
+       suppression. A group is a set of published cells tied by one additive equation
+       (a parent and its children, or the parts of a breakdown and their total); if exactly
+       one cell of a group is suppressed it equals the group's other cells subtracted from
+       the total, so the smallest unsuppressed cell of that group is suppressed too. Rounds
+       repeat (a new suppression can leave another group with exactly one) up to
+       var('suppression_max_rounds'); the public marts' tests fail if a group still has
+       exactly one suppressed cell.
+
+    Heuristic, documented limits: it defeats recovery by subtraction within any single
+    equation. A chain of equations can in theory still pin a cell (a suppressed cell that is
+    a "bridge" between two otherwise separate patterns); a full audit needs linear
+    programming (τ-Argus' audit), which this project does not run.
+#}
+{% macro disclosure_contributions(relation, contributor, measure, keys=['period']) %}
+    with
+
+    contributions as (
+
+        select
+            {{ keys | join(', ') }},
+            {{ region_level_columns() }},
+            {{ contributor }} as contributor,
+            sum({{ measure }}) as contribution
+
+        from {{ relation }}
+        group by {{ region_grouping_sets(keys + [contributor]) }}  -- noqa: PRS
+
+    )
+
+    select
+        {{ keys | join(', ') }},
+        level,
+        region_code,
+        count(*)::integer as contributors,
+        sum(contribution) as cell_total,
+        round(max(contribution) / nullif(sum(contribution), 0), 6)::double
+            as largest_contributor_share
+
+    from contributions
+    group by {{ keys | join(', ') }}, level, region_code
+{% endmacro %}
+
+{% macro disclosure_threshold(rule) -%}
+    (select threshold from {{ ref('disclosure_thresholds') }} where rule = '{{ rule }}')
+{%- endmacro %}
+
+{% macro primary_suppressed(contributors='contributors', share='largest_contributor_share') %}
+    (
+        {{ contributors }} < {{ disclosure_threshold('min_contributors') }}
+        or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
+    )
+{% endmacro %}
+
+{#
+    Emits CTEs round_0 … round_N and suppression_result (the cells with `suppressed` and
+    `secondary_suppressed`); call it inside a `with` after the CTE named by `cells`, which
+    needs primary_suppressed, the size column and the group and order columns.
+#}
+{% macro complementary_suppression(cells, groups, size_column, order_columns) %}
+    {%- set rounds = var('suppression_max_rounds', 10) | int -%}
+    round_0 as (
+
+        select
+            *,
+            primary_suppressed as suppressed
+        from {{ cells }}
+
+    ),
+    {%- for round in range(1, rounds + 1) %}
+
+    counted_{{ round }} as (
+
+        select
+            *,
+            {%- for group in groups %}
+            count(*) filter (where suppressed) over (
+                partition by {{ group | join(', ') }}
+            ) as suppressed_in_group_{{ loop.index }},
+            row_number() over (
+                partition by {{ group | join(', ') }}
+                order by suppressed, coalesce({{ size_column }}, 0), {{ order_columns | join(', ') }}
+            ) as smallest_in_group_{{ loop.index }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from round_{{ round - 1 }}
+
+    ),
+
+    round_{{ round }} as (
+
+        select
+            * exclude (
+                suppressed,
+                {%- for group in groups %}
+                suppressed_in_group_{{ loop.index }},
+                smallest_in_group_{{ loop.index }}{{ "," if not loop.last }}
+                {%- endfor %}
+            ),
+            suppressed
+            {%- for group in groups %}
+            or (suppressed_in_group_{{ loop.index }} = 1 and smallest_in_group_{{ loop.index }} = 1)
+            {%- endfor %} as suppressed
+        from counted_{{ round }}
+
+    ),
+    {%- endfor %}
+
+    suppression_result as (
+
+        select
+            *,
+            suppressed and not primary_suppressed as secondary_suppressed
+        from round_{{ rounds }}
+
+    )
+{% endmacro %}
+
+{#
+    A published measure of a possibly suppressed cell: empty when suppressed, and when no
+    suppression decision exists for the cell (fail closed: never publish an unchecked cell).
+#}
+{% macro suppressed_measure(measure, suppressed) -%}
+    case when coalesce({{ suppressed }}, true) then null else {{ measure }} end
+{%- endmacro %}
+
+{#
+    One symbol for primary and secondary suppression alike, so readers cannot tell which
+    cells are the small ones.
+#}
+{% macro disclosure_flag(suppressed) -%}
+    case when coalesce({{ suppressed }}, true) then 'x 保密 / suppressed' end
+{%- endmacro %}

@@ -1,0 +1,49 @@
+-- One suppression pattern for the two public tables built from lender portfolios, because
+-- their cells are tied by equations across tables: outsourcing_by_region's overdue balance
+-- of a region is the sum of recovery_by_bucket's balances over its buckets. Cells are the
+-- public levels only (national, province); outsourcing's cell stands in the bucket 'all'.
+-- Groups (each one additive equation family):
+--   (period, bucket): the nation and its provinces, per bucket and for 'all';
+--   (period, level, region_code): a region's buckets and its total in outsourcing.
+with
+
+cells as (
+
+    select
+        'outsourcing_by_region' as table_name,
+        period,
+        'all' as bucket,
+        level,
+        region_code,
+        contributors,
+        largest_contributor_share,
+        cell_total,
+        primary_suppressed
+    from {{ ref('int_outsourcing_by_region_disclosure') }}
+    where level in ('national', 'province')
+
+    union all
+
+    select
+        'recovery_by_bucket' as table_name,
+        period,
+        bucket,
+        level,
+        region_code,
+        contributors,
+        largest_contributor_share,
+        cell_total,
+        primary_suppressed
+    from {{ ref('int_recovery_by_bucket_disclosure') }}
+    where level in ('national', 'province')
+
+),
+
+{{ complementary_suppression(
+    'cells',
+    [['period', 'bucket'], ['period', 'level', 'region_code']],
+    'cell_total',
+    ['table_name', 'bucket', 'region_code']
+) }}
+
+select * from suppression_result
