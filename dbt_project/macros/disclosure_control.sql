@@ -126,18 +126,15 @@
     )
 {% endmacro %}
 
-{#
-    A published measure of a possibly suppressed cell: empty when suppressed, and when no
-    suppression decision exists for the cell (fail closed: never publish an unchecked cell).
-#}
-{% macro suppressed_measure(measure, suppressed) -%}
-    case when coalesce({{ suppressed }}, true) then null else {{ measure }} end
+{# A published measure of a possibly suppressed cell: empty when suppressed. #}
+{% macro suppressed_measure(measure, suppressed='suppressed') -%}
+    case when {{ suppressed }} then null else {{ measure }} end
 {%- endmacro %}
 
 {#
     One symbol for primary and secondary suppression alike, so readers cannot tell which
     cells are the small ones.
 #}
-{% macro disclosure_flag(suppressed) -%}
-    case when coalesce({{ suppressed }}, true) then 'x 保密 / suppressed' end
+{% macro disclosure_flag(suppressed='suppressed') -%}
+    case when {{ suppressed }} then 'x 保密 / suppressed' end
 {%- endmacro %}

@@ -42,12 +42,9 @@
     of the next month, 23:59:59 +08:00 (DESIGN Decision 5). Session time zone is
     Asia/Shanghai, so the naive timestamp is read in Beijing time.
 #}
-{% macro period_due_at(period_column='period') %}
-    (strptime({{ period_column }} || '-01', '%Y-%m-%d')::timestamp
-        + interval 1 month
-        + to_days({{ var("due_day_of_next_month") }} - 1)
-        + interval '23:59:59')::timestamptz
-{% endmacro %}
+{% macro period_due_at(period_column='period') -%}
+    (strptime({{ period_column }} || '-01', '%Y-%m-%d')::timestamp + interval 1 month + to_days({{ var("due_day_of_next_month") }} - 1) + interval '23:59:59')::timestamptz
+{%- endmacro %}
 
 {#
     preliminary until the due date has passed at var('as_of'), final after it. 'revised'

@@ -36,7 +36,7 @@ received as (
         min(received_at) filter (where passed_edits) as first_received_at
 
     from submissions
-    group by period, submitter_uscc, submission_type
+    group by all
 
 ),
 
@@ -47,35 +47,48 @@ expected as (
         registry.uscc,
         registry.role,
         registry.region_code,
-        expected_types.submission_type
+        expected_types.submission_type,
+        {{ period_due_at('registry.period') }} as due_at
 
     from registry
     inner join expected_types
         on registry.role = expected_types.role
 
+),
+
+judged as (
+
+    select
+        expected.*,
+        received.first_received_at,
+        coalesce(received.has_accepted, false) as has_accepted,
+        coalesce(received.has_rejected, false) as has_rejected,
+        coalesce(received.awaits_verification, false) as awaits_verification,
+        received.first_received_at <= expected.due_at as received_by_due_date
+
+    from expected
+    left join received
+        on
+            expected.period = received.period
+            and expected.uscc = received.submitter_uscc
+            and expected.submission_type = received.submission_type
+
 )
 
 select
-    expected.period,
-    expected.uscc,
-    expected.role,
-    expected.region_code,
-    expected.submission_type,
-    received.first_received_at,
-    {{ period_due_at('expected.period') }} as due_at,
+    period,
+    uscc,
+    role,
+    region_code,
+    submission_type,
+    first_received_at,
+    due_at,
     case
-        when received.has_accepted
-            and received.first_received_at <= {{ period_due_at('expected.period') }}
-            then 'on_time'
-        when received.has_accepted then 'late'
-        when received.awaits_verification then 'awaiting_verification'
-        when received.has_rejected then 'rejected'
+        when has_accepted and received_by_due_date then 'on_time'
+        when has_accepted then 'late'
+        when awaits_verification then 'awaiting_verification'
+        when has_rejected then 'rejected'
         else 'missing'
     end as outcome
 
-from expected
-left join received
-    on
-        expected.period = received.period
-        and expected.uscc = received.submitter_uscc
-        and expected.submission_type = received.submission_type
+from judged

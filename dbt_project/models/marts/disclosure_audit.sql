@@ -14,12 +14,12 @@ select
     table_name,
     level,
     region_code,
-    -- outsourcing_by_region has no bucket
-    nullif(bucket, 'all') as bucket,
     contributors,
     largest_contributor_share,
     primary_suppressed,
     secondary_suppressed,
-    suppressed
+    suppressed,
+    -- outsourcing_by_region has no bucket
+    nullif(bucket, 'all') as bucket
 
 from suppression

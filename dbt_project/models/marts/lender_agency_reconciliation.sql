@@ -3,13 +3,7 @@
 -- What each lender reported assigning to an agency (agency_assignment) against what the
 -- agency reported receiving from that lender (agency_caseload), per region and level.
 -- Gaps are agency minus lender; a pair is flagged when a gap exceeds the threshold share of
--- the lender's figure, or only one side reported.
-{%- set measures = [
-    ('cases', 'cases_assigned', 'cases_received'),
-    ('balance', 'balance_assigned', 'balance_received'),
-    ('recovered', 'amount_recovered', 'amount_recovered'),
-    ('commission', 'commission_paid', 'commission_received'),
-] %}
+-- the lender's figure, is non-zero against a lender figure of zero, or one side is absent.
 {%- set threshold = var('reconciliation_gap_threshold') %}
 with
 
@@ -27,7 +21,7 @@ assigned as (
 
     from {{ ref('stg_agency_assignment') }}
     {{ rebuilt_periods_filter() }}
-    group by period, lender_uscc, agency_uscc, region_code
+    group by all
 
 ),
 
@@ -45,7 +39,7 @@ received as (
 
     from {{ ref('stg_agency_caseload') }}
     {{ rebuilt_periods_filter() }}
-    group by period, lender_uscc, agency_uscc, region_code
+    group by all
 
 ),
 
@@ -58,10 +52,14 @@ paired as (
         coalesce(assigned.region_code, received.region_code) as region_code,
         assigned.lender_uscc is not null as lender_reported,
         received.agency_uscc is not null as agency_reported,
-        {%- for name, lender_column, agency_column in measures %}
-        coalesce(assigned.{{ lender_column }}, 0) as lender_{{ name }},
-        coalesce(received.{{ agency_column }}, 0) as agency_{{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
+        coalesce(assigned.cases_assigned, 0) as lender_cases,
+        coalesce(received.cases_received, 0) as agency_cases,
+        coalesce(assigned.balance_assigned, 0) as lender_balance,
+        coalesce(received.balance_received, 0) as agency_balance,
+        coalesce(assigned.amount_recovered, 0) as lender_recovered,
+        coalesce(received.amount_recovered, 0) as agency_recovered,
+        coalesce(assigned.commission_paid, 0) as lender_commission,
+        coalesce(received.commission_received, 0) as agency_commission
 
     from assigned
     full outer join received
@@ -88,13 +86,18 @@ by_level as (
         {{ region_level_columns() }},
         bool_or(lender_reported) as lender_reported,
         bool_or(agency_reported) as agency_reported,
-        {%- for name, _, _ in measures %}
-        sum(lender_{{ name }}) as lender_{{ name }},
-        sum(agency_{{ name }}) as agency_{{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
+        sum(lender_cases) as lender_cases,
+        sum(agency_cases) as agency_cases,
+        sum(lender_balance) as lender_balance,
+        sum(agency_balance) as agency_balance,
+        sum(lender_recovered) as lender_recovered,
+        sum(agency_recovered) as agency_recovered,
+        sum(lender_commission) as lender_commission,
+        sum(agency_commission) as agency_commission
 
     from placed
-    group by {{ region_grouping_sets(['period', 'lender_uscc', 'agency_uscc']) }}  -- see .sqlfluff -- noqa: PRS
+    -- see .sqlfluff -- noqa: PRS
+    group by {{ region_grouping_sets(['period', 'lender_uscc', 'agency_uscc']) }}  -- noqa: PRS
 
 ),
 
@@ -102,11 +105,18 @@ gaps as (
 
     select
         *,
-        {%- for name, _, _ in measures %}
-        agency_{{ name }} - lender_{{ name }} as {{ name }}_gap,
-        round((agency_{{ name }} - lender_{{ name }}) / nullif(lender_{{ name }}, 0), 6)
-            as {{ name }}_relative_gap{{ "," if not loop.last }}
-        {%- endfor %}
+        agency_cases - lender_cases as cases_gap,
+        agency_balance - lender_balance as balance_gap,
+        agency_recovered - lender_recovered as recovered_gap,
+        agency_commission - lender_commission as commission_gap,
+        round((agency_cases - lender_cases) / nullif(lender_cases, 0), 6)
+            as cases_relative_gap,
+        round((agency_balance - lender_balance) / nullif(lender_balance, 0), 6)
+            as balance_relative_gap,
+        round((agency_recovered - lender_recovered) / nullif(lender_recovered, 0), 6)
+            as recovered_relative_gap,
+        round((agency_commission - lender_commission) / nullif(lender_commission, 0), 6)
+            as commission_relative_gap
 
     from by_level
 
@@ -148,9 +158,18 @@ select
     (
         not gaps.lender_reported
         or not gaps.agency_reported
-        {%- for name, _, _ in measures %}
-        or coalesce(abs(gaps.{{ name }}_relative_gap) > {{ threshold }}, gaps.{{ name }}_gap <> 0)
-        {%- endfor %}
+        or coalesce(
+            abs(gaps.cases_relative_gap) > {{ threshold }}, gaps.cases_gap <> 0
+        )
+        or coalesce(
+            abs(gaps.balance_relative_gap) > {{ threshold }}, gaps.balance_gap <> 0
+        )
+        or coalesce(
+            abs(gaps.recovered_relative_gap) > {{ threshold }}, gaps.recovered_gap <> 0
+        )
+        or coalesce(
+            abs(gaps.commission_relative_gap) > {{ threshold }}, gaps.commission_gap <> 0
+        )
     ) as gap_flagged,
     {{ release_status('gaps.period') }} as release_status
 

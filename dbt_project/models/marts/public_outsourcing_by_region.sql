@@ -2,11 +2,6 @@
 
 -- outsourcing_by_region for the public scope: national and province rows only, every
 -- measure of a suppressed cell emptied and flagged (int_portfolio_suppression).
-{%- set measures = [
-    'reporting_lenders', 'active_agencies', 'overdue_accounts', 'overdue_balance',
-    'outsourced_accounts', 'outsourced_balance', 'outsourcing_share',
-    'agency_amount_recovered', 'commission_paid', 'average_commission_rate',
-] %}
 with
 
 rebuilt as (
@@ -21,25 +16,43 @@ suppression as (
     select * from {{ ref('int_portfolio_suppression') }}
     where table_name = 'outsourcing_by_region'
 
+),
+
+joined as (
+
+    select
+        rebuilt.*,
+        -- no decision for a cell means it was never checked: withhold it (fail closed)
+        coalesce(suppression.suppressed, true) as suppressed
+
+    from rebuilt
+    left join suppression
+        on
+            rebuilt.period = suppression.period
+            and rebuilt.level = suppression.level
+            and rebuilt.region_code = suppression.region_code
+    where rebuilt.level in ('national', 'province')
+
 )
 
 select
-    rebuilt.period,
-    rebuilt.level,
-    rebuilt.region_code,
-    rebuilt.region_name_zh,
-    rebuilt.region_name_en,
-    rebuilt.parent_region_code,
-    {%- for measure in measures %}
-    {{ suppressed_measure('rebuilt.' ~ measure, 'suppression.suppressed') }} as {{ measure }},
-    {%- endfor %}
-    {{ disclosure_flag('suppression.suppressed') }} as disclosure_flag,
-    rebuilt.release_status
+    period,
+    level,
+    region_code,
+    region_name_zh,
+    region_name_en,
+    parent_region_code,
+    {{ suppressed_measure('reporting_lenders') }} as reporting_lenders,
+    {{ suppressed_measure('active_agencies') }} as active_agencies,
+    {{ suppressed_measure('overdue_accounts') }} as overdue_accounts,
+    {{ suppressed_measure('overdue_balance') }} as overdue_balance,
+    {{ suppressed_measure('outsourced_accounts') }} as outsourced_accounts,
+    {{ suppressed_measure('outsourced_balance') }} as outsourced_balance,
+    {{ suppressed_measure('outsourcing_share') }} as outsourcing_share,
+    {{ suppressed_measure('agency_amount_recovered') }} as agency_amount_recovered,
+    {{ suppressed_measure('commission_paid') }} as commission_paid,
+    {{ suppressed_measure('average_commission_rate') }} as average_commission_rate,
+    {{ disclosure_flag() }} as disclosure_flag,
+    release_status
 
-from rebuilt
-left join suppression
-    on
-        rebuilt.period = suppression.period
-        and rebuilt.level = suppression.level
-        and rebuilt.region_code = suppression.region_code
-where rebuilt.level in ('national', 'province')
+from joined

@@ -2,11 +2,6 @@
 
 -- recovery_by_bucket for the public scope: national and province rows only, every
 -- measure of a suppressed cell emptied and flagged (int_portfolio_suppression).
-{%- set measures = [
-    'reporting_lenders', 'accounts', 'balance', 'balance_outsourced', 'recovered_inhouse',
-    'recovered_outsourced', 'written_off', 'sold_balance', 'outsourced_share',
-    'recovery_rate_inhouse', 'recovery_rate_outsourced', 'write_off_rate', 'sale_rate',
-] %}
 with
 
 rebuilt as (
@@ -21,27 +16,48 @@ suppression as (
     select * from {{ ref('int_portfolio_suppression') }}
     where table_name = 'recovery_by_bucket'
 
+),
+
+joined as (
+
+    select
+        rebuilt.*,
+        -- no decision for a cell means it was never checked: withhold it (fail closed)
+        coalesce(suppression.suppressed, true) as suppressed
+
+    from rebuilt
+    left join suppression
+        on
+            rebuilt.period = suppression.period
+            and rebuilt.level = suppression.level
+            and rebuilt.region_code = suppression.region_code
+            and rebuilt.bucket = suppression.bucket
+    where rebuilt.level in ('national', 'province')
+
 )
 
 select
-    rebuilt.period,
-    rebuilt.level,
-    rebuilt.region_code,
-    rebuilt.region_name_zh,
-    rebuilt.region_name_en,
-    rebuilt.parent_region_code,
-    rebuilt.bucket,
-    {%- for measure in measures %}
-    {{ suppressed_measure('rebuilt.' ~ measure, 'suppression.suppressed') }} as {{ measure }},
-    {%- endfor %}
-    {{ disclosure_flag('suppression.suppressed') }} as disclosure_flag,
-    rebuilt.release_status
+    period,
+    level,
+    region_code,
+    region_name_zh,
+    region_name_en,
+    parent_region_code,
+    bucket,
+    {{ suppressed_measure('reporting_lenders') }} as reporting_lenders,
+    {{ suppressed_measure('accounts') }} as accounts,
+    {{ suppressed_measure('balance') }} as balance,
+    {{ suppressed_measure('balance_outsourced') }} as balance_outsourced,
+    {{ suppressed_measure('recovered_inhouse') }} as recovered_inhouse,
+    {{ suppressed_measure('recovered_outsourced') }} as recovered_outsourced,
+    {{ suppressed_measure('written_off') }} as written_off,
+    {{ suppressed_measure('sold_balance') }} as sold_balance,
+    {{ suppressed_measure('outsourced_share') }} as outsourced_share,
+    {{ suppressed_measure('recovery_rate_inhouse') }} as recovery_rate_inhouse,
+    {{ suppressed_measure('recovery_rate_outsourced') }} as recovery_rate_outsourced,
+    {{ suppressed_measure('write_off_rate') }} as write_off_rate,
+    {{ suppressed_measure('sale_rate') }} as sale_rate,
+    {{ disclosure_flag() }} as disclosure_flag,
+    release_status
 
-from rebuilt
-left join suppression
-    on
-        rebuilt.period = suppression.period
-        and rebuilt.level = suppression.level
-        and rebuilt.region_code = suppression.region_code
-        and rebuilt.bucket = suppression.bucket
-where rebuilt.level in ('national', 'province')
+from joined

@@ -26,7 +26,7 @@ by_institution as (
         count(*) filter (where outcome = 'awaiting_verification') as awaiting_verification
 
     from expected
-    group by period, uscc, region_code
+    group by all
 
 ),
 
