@@ -167,6 +167,10 @@ class Settings:
     def region_seed(self) -> Path:
         return self.dbt_project_dir / "seeds" / "regions.csv"
 
+    @property
+    def expected_submission_types_seed(self) -> Path:
+        return self.dbt_project_dir / "seeds" / "expected_submission_types.csv"
+
     def ensure_dirs(self) -> None:
         for folder in (
             self.landing_dir,

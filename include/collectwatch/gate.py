@@ -37,8 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from collectwatch import tables
-from collectwatch.config import NO_TELEMETRY_ENV, PROJECT_ROOT
+from collectwatch import disclosure, tables
+from collectwatch.config import NO_TELEMETRY_ENV, PROJECT_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ WARNING = "warning"
 # Suites over the derived frames, shared by every table.
 RECONCILIATION_SUITE = "reconciliation.blocking"
 NATIONAL_CHANGE_SUITE = "national_change.warning"
+# Suites over the public files (disclosure control).
+DISCLOSURE_CELLS_SUITE = "disclosure_cells.blocking"
+DISCLOSURE_GROUPS_SUITE = "disclosure_groups.blocking"
 
 # Tolerances of the rules (DESIGN "Quality gate"): money is DECIMAL(18,2), so sums of
 # cents are exact and one cent covers float rounding; counts must match exactly.
@@ -58,6 +61,8 @@ MAX_RELATIVE_CHANGE = 0.5
 # Columns of the derived frames copied into each failing example, after the breakdown.
 RECONCILIATION_INDEX = ("region_code", "measure", "parent_value", "children_sum")
 NATIONAL_CHANGE_INDEX = ("measure", "reference_period", "current_value", "reference_value")
+DISCLOSURE_CELLS_INDEX = ("contributors", "largest_contributor_share", "suppressed")
+DISCLOSURE_GROUPS_INDEX = ("table", "equation", "period", "group", "cells", "suppressed_cells")
 
 # How many offending rows each failure carries into the result and the reports.
 EXAMPLES_PER_FAILURE = 5
@@ -129,7 +134,10 @@ def required_suite_names() -> list[str]:
         names.append(f"{table.name}.{BLOCKING}")
         if table.rates_warn_above_one:
             names.append(f"{table.name}.{WARNING}")
-    return [*names, RECONCILIATION_SUITE, NATIONAL_CHANGE_SUITE]
+    names += [RECONCILIATION_SUITE, NATIONAL_CHANGE_SUITE]
+    if any(table.public for table in tables.PUBLISHED_TABLES):
+        names += [DISCLOSURE_CELLS_SUITE, DISCLOSURE_GROUPS_SUITE]
+    return names
 
 
 def _rule(rule: str, en: str, zh: str) -> dict:
@@ -269,6 +277,71 @@ def _rate_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
     ]
 
 
+def _floor_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
+    from great_expectations.expectations.row_conditions import Column
+
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            # Bound per run from Settings.coverage_floor.
+            min_value={"$PARAMETER": "coverage_floor"},
+            max_value=1,
+            row_condition=Column("level") == "national",
+            meta=_rule(
+                "coverage_floor",
+                f"national {column} must be at or above the coverage floor",
+                f"全国{column}不得低于覆盖率下限",
+            ),
+        )
+        for column in table.floor_columns
+    ]
+
+
+def _disclosure_cells_expectations(gxe: ModuleType) -> list:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1,
+            meta=_rule(
+                "disclosure_checked", "public cells must have been checked", "须已检查公开单元格"
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="exposed",
+            value_set=[False],
+            meta=_rule(
+                "no_small_cell_published",
+                "no public cell with fewer than 3 contributors or one over 85% may be "
+                "published (seed disclosure_thresholds)",
+                "贡献机构少于3家或单一机构占比超过85%的单元格不得公开",
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="level",
+            value_set=list(tables.PUBLIC_LEVELS),
+            meta=_rule(
+                "public_levels_only",
+                "the public scope has national and province rows only",
+                "公开范围仅含全国和省级",
+            ),
+        ),
+    ]
+
+
+def _disclosure_groups_expectations(gxe: ModuleType) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeInSet(
+            column="suppressed_cells",
+            value_set=[1],
+            meta=_rule(
+                "no_cell_recoverable_by_subtraction",
+                "no group of public cells tied by a total may have exactly one suppressed "
+                "cell (it would equal the total minus the published cells)",
+                "同一合计关系内不得仅有一个保密单元格（否则可由合计相减得出）",
+            ),
+        ),
+    ]
+
+
 def _reconciliation_expectations(gxe: ModuleType) -> list:
     from great_expectations.expectations.row_conditions import Column
 
@@ -342,7 +415,7 @@ def build_suites() -> dict[str, dict]:
     suites = {}
     for table in tables.PUBLISHED_TABLES:
         blocking = _structure_expectations(gxe, table) + _code_expectations(gxe)
-        blocking += _measure_expectations(gxe, table)
+        blocking += _measure_expectations(gxe, table) + _floor_expectations(gxe, table)
         suites[f"{table.name}.{BLOCKING}"] = _suite_json(
             gx, f"{table.name}.{BLOCKING}", BLOCKING, blocking
         )
@@ -355,6 +428,12 @@ def build_suites() -> dict[str, dict]:
     )
     suites[NATIONAL_CHANGE_SUITE] = _suite_json(
         gx, NATIONAL_CHANGE_SUITE, WARNING, _national_change_expectations(gxe)
+    )
+    suites[DISCLOSURE_CELLS_SUITE] = _suite_json(
+        gx, DISCLOSURE_CELLS_SUITE, BLOCKING, _disclosure_cells_expectations(gxe)
+    )
+    suites[DISCLOSURE_GROUPS_SUITE] = _suite_json(
+        gx, DISCLOSURE_GROUPS_SUITE, BLOCKING, _disclosure_groups_expectations(gxe)
     )
     return suites
 
@@ -405,8 +484,8 @@ def _load_suite(gx: ModuleType, expectations_dir: Path, name: str) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-def _table_path(publication_dir: Path, table: str) -> Path:
-    return publication_dir / "internal" / f"{table}.parquet"
+def _table_path(publication_dir: Path, table: str, scope: str = "internal") -> Path:
+    return publication_dir / scope / f"{table}.parquet"
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -663,8 +742,19 @@ def _gate_failure(table: str, suite: str, check: str, message: str, examples=())
 class _GateRun:
     """One gate run: an ephemeral GX context, the suites, and what they found."""
 
-    def __init__(self, gx: ModuleType, expectations_dir: Path, periods: list[str]):
+    def __init__(
+        self,
+        gx: ModuleType,
+        expectations_dir: Path,
+        periods: list[str],
+        coverage_floor: float,
+        audit: pd.DataFrame | None,
+    ):
         self.gx = gx
+        self.coverage_floor = coverage_floor
+        # Contributor counts and shares behind the public cells (None: not available).
+        self.audit = audit
+        self.publics: dict[str, pd.DataFrame] = {}
         self.context = _ephemeral_context(gx)
         self.datasource = self.context.data_sources.add_pandas("staged_publication")
         self.expectations_dir = expectations_dir
@@ -685,7 +775,10 @@ class _GateRun:
             checkpoint = self._checkpoint(dataset)
             result = checkpoint.run(
                 batch_parameters={"dataframe": dataset.frame},
-                expectation_parameters={"periods": self.periods},
+                expectation_parameters={
+                    "periods": self.periods,
+                    "coverage_floor": self.coverage_floor,
+                },
             )
         except SuiteFileError as error:
             suites = ",".join(dataset.suites)
@@ -750,70 +843,104 @@ class _GateRun:
                 )
 
 
+def _read_staged(run: _GateRun, staged_dir: Path, table: str, scope: str):
+    """The staged file of ``table`` in ``scope`` as (frame, kinds), or None after recording
+    a blocking failure for a missing or unreadable file."""
+    path = _table_path(staged_dir, table, scope)
+    if not path.is_file():
+        run.outcomes.append(
+            _gate_failure(
+                table,
+                "publication_files",
+                "file_exists",
+                f"{path.relative_to(staged_dir)} is missing from the staged publication",
+                [str(path)],
+            )
+        )
+        return None
+    try:
+        return _read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        run.outcomes.append(
+            _gate_failure(
+                table, "publication_files", "file_readable", f"{path} is unreadable: {error}"
+            )
+        )
+        return None
+
+
 def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):
     """Yield the datasets of every table; unreadable tables become blocking failures."""
     for table in tables.PUBLISHED_TABLES:
-        path = _table_path(staged_dir, table.name)
-        if not path.is_file():
-            run.outcomes.append(
-                _gate_failure(
-                    table.name,
-                    "publication_files",
-                    "file_exists",
-                    f"{path.relative_to(staged_dir)} is missing from the staged publication",
-                    [str(path)],
-                )
+        staged = _read_staged(run, staged_dir, table.name, "internal")
+        if staged is not None:
+            yield from _datasets_for(run, table, *staged, previous_dir)
+        if table.public:
+            public = _read_staged(run, staged_dir, table.name, "public")
+            if public is not None:
+                run.publics[table.name] = public[0]
+                yield from _derived(run, table.name, "disclosure_cells", *_cells_check(run, table))
+    if run.publics:
+        yield from _derived(
+            run,
+            "public",
+            "disclosure_groups",
+            DISCLOSURE_GROUPS_SUITE,
+            DISCLOSURE_GROUPS_INDEX,
+            lambda: disclosure.build_groups(run.publics),
+        )
+
+
+def _cells_check(run: _GateRun, table: tables.PublishedTable):
+    def build():
+        if run.audit is None:
+            raise ValueError("no disclosure audit (candidate warehouse) to check the cells against")
+        return disclosure.build_cells(
+            run.publics[table.name], run.audit, table, disclosure.thresholds()
+        )
+
+    index = (*disclosure.cell_keys(table), *DISCLOSURE_CELLS_INDEX)
+    return DISCLOSURE_CELLS_SUITE, index, build
+
+
+def _derived(run: _GateRun, table: str, kind: str, suite: str, index: tuple, build):
+    """Yield the dataset ``build()`` returns; a failure to build it is a blocking failure."""
+    try:
+        frame = build()
+    except Exception as error:  # e.g. a missing column: report it, never mask the rest
+        run.outcomes.append(
+            _gate_failure(
+                table,
+                suite,
+                f"build_{kind}",
+                f"could not build the {kind} check of {table}: {type(error).__name__}: {error}",
             )
-            continue
-        try:
-            frame, kinds = _read_table(path)
-        except (OSError, pa.ArrowException) as error:
-            run.outcomes.append(
-                _gate_failure(
-                    table.name,
-                    "publication_files",
-                    "file_readable",
-                    f"{path} is unreadable: {error}",
-                )
-            )
-            continue
-        yield from _datasets_for(run, table, frame, kinds, previous_dir)
+        )
+        return
+    if frame is not None:
+        yield _Dataset(f"{table}.{kind}", table, frame, (suite,), index)
 
 
 def _datasets_for(run, table, frame, kinds, previous_dir):
     suites = [name for name in required_suite_names() if name.startswith(f"{table.name}.")]
     yield _Dataset(table.name, table.name, frame, tuple(suites), table.key)
-    derived = (
-        (
-            "reconciliation",
-            RECONCILIATION_SUITE,
-            RECONCILIATION_INDEX,
-            lambda: build_reconciliation(frame, table, kinds),
-        ),
-        (
-            "national_change",
-            NATIONAL_CHANGE_SUITE,
-            NATIONAL_CHANGE_INDEX,
-            lambda: _change_frame(run, table, frame, previous_dir),
-        ),
+    prefix = ("check", "comparison", "period", *table.breakdown)
+    yield from _derived(
+        run,
+        table.name,
+        "reconciliation",
+        RECONCILIATION_SUITE,
+        (*prefix, *RECONCILIATION_INDEX),
+        lambda: build_reconciliation(frame, table, kinds),
     )
-    for kind, suite, index, build in derived:
-        try:
-            derived_frame = build()
-        except Exception as error:  # e.g. a missing column: report it, never mask the rest
-            run.outcomes.append(
-                _gate_failure(
-                    table.name,
-                    suite,
-                    f"build_{kind}",
-                    f"could not build the {kind} check of {table.name}: "
-                    f"{type(error).__name__}: {error}",
-                )
-            )
-            continue
-        if derived_frame is not None:
-            index = ("check", "comparison", "period", *table.breakdown, *index)
-            yield _Dataset(f"{table.name}.{kind}", table.name, derived_frame, (suite,), index)
+    yield from _derived(
+        run,
+        table.name,
+        "national_change",
+        NATIONAL_CHANGE_SUITE,
+        (*prefix, *NATIONAL_CHANGE_INDEX),
+        lambda: _change_frame(run, table, frame, previous_dir),
+    )
 
 
 def _change_frame(run: _GateRun, table, frame: pd.DataFrame, previous_dir: Path | None):
@@ -976,17 +1103,27 @@ def run_gate(
     previous_dir: Path | None = None,
     *,
     expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR,
+    warehouse: Path | None = None,
+    coverage_floor: float | None = None,
 ) -> GateResult:
     """Validate the staged publication and write ``gate_report.json`` and ``.html``.
 
-    ``staged_dir`` holds ``internal/<table>.parquet`` for every published table;
+    ``staged_dir`` holds ``internal/<table>.parquet`` for every published table (and
+    ``public/<table>.parquet`` for the public ones);
     ``periods`` are the periods it may contain; ``previous_dir`` is the last published
-    version (same layout), used for drift warnings. Failures are returned, not raised:
+    version (same layout), used for drift warnings. ``warehouse`` is the candidate the
+    files were exported from: its ``disclosure_audit`` gives the contributor counts and
+    shares the public files are checked against (without it every public table fails).
+    ``coverage_floor`` defaults to ``Settings.coverage_floor``.
+    Failures are returned, not raised:
     ``passed`` is False when any blocking expectation failed or could not be evaluated.
     """
     staged_dir, report_dir = Path(staged_dir), Path(report_dir)
     previous_dir = Path(previous_dir) if previous_dir is not None else None
-    run = _GateRun(_import_gx(), Path(expectations_dir), periods)
+    if coverage_floor is None:
+        coverage_floor = Settings.from_env().coverage_floor
+    audit = disclosure.read_audit(Path(warehouse), periods) if warehouse is not None else None
+    run = _GateRun(_import_gx(), Path(expectations_dir), periods, coverage_floor, audit)
     for dataset in list(_table_datasets(run, staged_dir, previous_dir)):
         run.validate(dataset)
     report = _plain(_report(run, staged_dir, previous_dir))

@@ -13,12 +13,14 @@ assert the pipeline finds them.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from collectwatch.config import Settings
+from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import SUBMISSION_TYPES, file_name
 from collectwatch.uscc import sql_check_character
 
@@ -96,8 +98,16 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 
 class _Generator:
-    def __init__(self, con: duckdb.DuckDBPyConnection, period: str, scale: Scale, seed: int):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        period: str,
+        scale: Scale,
+        seed: int,
+        due_day: int = 15,
+    ):
         self.con = con
+        self.due_day = due_day
         self.period = period
         self.scale = scale
         self.seed = seed
@@ -117,11 +127,13 @@ class _Generator:
         self._regions(settings.region_seed)
         self._institutions(settings.regulator_uscc)
         self._portfolio()
+        self._plant_small_province()
         self._assignments()
         self._caseload()
         self._contact_events()
         self._complaints(settings.regulator_uscc)
         self._registry()
+        self._plant_registry_statuses()
 
     def _regions(self, seed_path: Path) -> None:
         self.con.execute(
@@ -575,6 +587,157 @@ class _Generator:
             """
         )
 
+    def _plant_small_province(self) -> None:
+        # Plant: one lender alone in a province no other lender serves (it copies the book
+        # of one of its regions there): a public cell under the frequency rule, which must
+        # be suppressed together with a complement.
+        self.con.execute(
+            """
+            create table planted_small_cell as
+            with lender as (
+                select uscc as lender_uscc from institutions where role = 'lender'
+                order by u(uscc, '', 'small_cell') limit 1
+            )
+            select
+                r.region_code as prefecture_code,
+                r.province_code,
+                l.lender_uscc,
+                (select min(region_code) from lender_regions as lr
+                 where lr.lender_uscc = l.lender_uscc) as source_region
+            from regions as r, lender as l
+            where r.level = 'prefecture'
+              and r.province_code not in (select province_code from prefectures)
+            order by u(r.region_code, '', 'small_cell')
+            limit 1;
+            insert into lender_regions by name
+            select s.lender_uscc, l.kind, s.prefecture_code, s.prefecture_code as county_code,
+                   s.prefecture_code as region_code
+            from planted_small_cell as s
+            join institutions as l on l.uscc = s.lender_uscc;
+            insert into lender_portfolio by name
+            select p.* exclude (region_code), s.prefecture_code as region_code
+            from lender_portfolio as p
+            join planted_small_cell as s
+                on p.lender_uscc = s.lender_uscc and p.region_code = s.source_region;
+            """
+        )
+
+    def _plant_registry_statuses(self) -> None:
+        # Plant: a suspended lender and an agency whose licence was revoked mid-month. They
+        # still file their run-off book, but the registry no longer expects them to.
+        self.con.execute(
+            """
+            create table planted_registry as
+            select uscc, role,
+                   case role when 'lender' then 'suspended' else 'revoked' end as status
+            from institutions
+            where uscc not in (select lender_uscc from planted_small_cell)
+              and uscc not in (select agency_uscc from planted_agencies)
+            qualify row_number() over (partition by role order by u(uscc, '', 'status')) = 1;
+            update institution_registry as r
+            set status = p.status,
+                valid_to = case p.status when 'revoked'
+                                then (month_start() + interval 14 day)::date end
+            from planted_registry as p
+            where r.uscc = p.uscc;
+            """
+        )
+
+    def planted_coverage(self, out_dir: Path, expected_types_seed: Path) -> dict:
+        """Plant a missing and a rejected agency_caseload and a late lender_portfolio among
+        the active institutions, date every file (its mtime is the receipt time intake
+        records), and describe the coverage the registry expects."""
+        picks = self.con.execute(
+            """
+            select role, uscc from institution_registry
+            where status = 'active'
+              and uscc not in (select agency_uscc from planted_agencies)
+              and uscc not in (select lender_uscc from planted_small_cell)
+              and (role = 'lender' or uscc in (select agency_uscc from agency_caseload))
+            qualify row_number() over (partition by role order by u(uscc, '', 'coverage')) <= 2
+            order by role, u(uscc, '', 'coverage')
+            """
+        ).fetchall()
+        agencies = [uscc for role, uscc in picks if role == "agency"]
+        lenders = [uscc for role, uscc in picks if role == "lender"]
+        missing, rejected, late = agencies[0], agencies[1], lenders[0]
+        caseload = SUBMISSION_TYPES["agency_caseload"]
+        (out_dir / missing / file_name("agency_caseload", missing, self.period)).unlink()
+        # Negative case counts: a validity edit, so the file is rejected as a whole.
+        self.con.execute(
+            f"""
+            copy (
+                select * replace (-cases_received as cases_received)
+                from agency_caseload where agency_uscc = '{rejected}'
+                order by {", ".join(caseload.key)}
+            ) to '{out_dir / rejected / file_name("agency_caseload", rejected, self.period)}'
+            (format csv, header true)
+            """
+        )
+        _date_files(out_dir, self.period, late, self.due_day)
+        return self._coverage_outcomes(out_dir, expected_types_seed, missing, rejected, late)
+
+    def _coverage_outcomes(self, out_dir, seed, missing, rejected, late) -> dict:
+        outcomes = self.con.execute(
+            f"""
+            with submitted as (
+                select
+                    regexp_extract(file, '/([a-z_]+)__', 1) as submission_type,
+                    regexp_extract(file, '__([0-9A-Z]{{18}})__', 1) as uscc
+                from glob('{out_dir}/*/*.csv')
+            )
+            select
+                r.uscc,
+                t.submission_type,
+                case when r.uscc = '{rejected}' and t.submission_type = 'agency_caseload'
+                          then 'rejected'
+                     when s.uscc is null then 'missing'
+                     when r.uscc = '{late}' and t.submission_type = 'lender_portfolio'
+                          then 'late'
+                     else 'on_time' end as outcome
+            from institution_registry as r
+            join read_csv('{seed}', all_varchar = true) as t on r.role = t.role
+            left join submitted as s
+                on s.uscc = r.uscc and s.submission_type = t.submission_type
+            where r.status = 'active'
+            order by r.uscc, t.submission_type
+            """
+        ).fetchall()
+        counts = {kind: 0 for kind in ("on_time", "late", "missing", "rejected")}
+        listed: dict[str, list] = {kind: [] for kind in counts}
+        for uscc, submission_type, outcome in outcomes:
+            counts[outcome] += 1
+            if outcome != "on_time":
+                listed[outcome].append({"uscc": uscc, "submission_type": submission_type})
+        incomplete = {uscc for uscc, _, outcome in outcomes if outcome in ("missing", "rejected")}
+        expected_institutions = len({uscc for uscc, _, _ in outcomes})
+        return {
+            "expected_institutions": expected_institutions,
+            "reporting_institutions": expected_institutions - len(incomplete),
+            "expected_submissions": len(outcomes),
+            **counts,
+            "planted": {"missing": missing, "rejected": rejected, "late": late},
+            **{f"{kind}_submissions": listed[kind] for kind in ("late", "missing", "rejected")},
+        }
+
+    def planted_disclosure(self) -> dict:
+        small = self.con.execute(
+            "select province_code, prefecture_code, lender_uscc from planted_small_cell"
+        ).fetchone()
+        statuses = self.con.execute(
+            "select uscc, role, status from planted_registry order by role"
+        ).fetchall()
+        return {
+            "small_cell": {
+                "province_code": small[0],
+                "prefecture_code": small[1],
+                "lender_uscc": small[2],
+            },
+            "registry_statuses": [
+                {"uscc": uscc, "role": role, "status": status} for uscc, role, status in statuses
+            ],
+        }
+
     def planted(self, regulator_uscc: str) -> dict:
         con = self.con
         night = con.execute(
@@ -623,6 +786,19 @@ class _Generator:
         }
 
 
+def _date_files(out_dir: Path, period: str, late_lender: str, due_day: int) -> None:
+    """Set each file's mtime (intake's receipt time): the 5th of the next month, 10:00
+    +08:00, except the late lender's portfolio: two days after the due date."""
+    year, month = (int(part) for part in period.split("-"))
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, 10, tzinfo=CHINA_TZ)
+    on_time = (next_month + timedelta(days=4)).timestamp()
+    late = (next_month + timedelta(days=due_day + 1)).timestamp()
+    late_file = out_dir / late_lender / file_name("lender_portfolio", late_lender, period)
+    for path in out_dir.glob("*/*.csv"):
+        stamp = late if path == late_file else on_time
+        os.utime(path, (stamp, stamp))
+
+
 def _write_submissions(
     con: duckdb.DuckDBPyConnection, period: str, out_dir: Path, regulator_uscc: str
 ) -> tuple[list[Path], dict[str, int]]:
@@ -666,10 +842,14 @@ def generate_month(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = settings.duckdb()
-    generator = _Generator(con, period, SCALES[scale], seed)
+    generator = _Generator(con, period, SCALES[scale], seed, settings.due_day_of_next_month)
     generator.run(settings)
     files, row_counts = _write_submissions(con, period, out_dir, settings.regulator_uscc)
+    coverage = generator.planted_coverage(out_dir, settings.expected_submission_types_seed)
+    files = [path for path in files if path.exists()]  # the planted missing file is gone
     planted = generator.planted(settings.regulator_uscc) | {
+        "coverage": coverage,
+        **generator.planted_disclosure(),
         "scale": asdict(SCALES[scale]),
         "seed": seed,
     }

@@ -129,7 +129,14 @@ def audit(settings: Settings, build_result: dict) -> dict:
     outcomes = {}
     for period, folder in staged.items():
         previous = latest_version_dir(settings, period)
-        result = run_gate(Path(folder), [period], report_dir / period, previous)
+        result = run_gate(
+            Path(folder),
+            [period],
+            report_dir / period,
+            previous,
+            warehouse=candidate,
+            coverage_floor=settings.coverage_floor,
+        )
         outcomes[period] = {
             "passed": result.passed,
             "blocking_failures": len(result.blocking_failures),

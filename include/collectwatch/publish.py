@@ -72,10 +72,10 @@ def export_period(settings: Settings, candidate: Path, period: str, run_id: str)
     con = settings.duckdb(candidate, read_only=True)
     try:
         for table in PUBLISHED_TABLES:
-            arrow = con.sql(
-                _neutralised_select(con, table.name, period, table.key)
-            ).to_arrow_table()
             for scope in table.scopes:
+                # The public scope is disclosure-controlled: it comes from public_<table>.
+                model = f"public_{table.name}" if scope == "public" else table.name
+                arrow = con.sql(_neutralised_select(con, model, period, table.key)).to_arrow_table()
                 _write_table_files(arrow, staged / scope, table.name)
     finally:
         con.close()

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LEVELS = ("national", "province", "prefecture")
+# The public scope is disclosure-controlled and has no prefecture rows (DESIGN Decision 6).
+PUBLIC_LEVELS = ("national", "province")
+# Warehouse table (never published) with each public cell's contributor count and largest
+# contributor's share: the gate checks the public files against it.
+DISCLOSURE_AUDIT = "disclosure_audit"
 NATIONAL_CODE = "000000"
 RELEASE_STATUSES = ("preliminary", "final", "revised")
 REGION_COLUMNS = (
@@ -34,8 +39,20 @@ class PublishedTable:
     # Rates that may exceed 1 in real data (e.g. recovery of older debt): a warning.
     rates_warn_above_one: tuple[str, ...] = ()
     breakdown: tuple[str, ...] = ()
-    # Scopes the table is published in (public needs disclosure control: issue 5).
+    # Scopes the table is published in. "public" means disclosure control: the public file
+    # comes from the dbt model public_<name> (national and province rows, small cells
+    # suppressed), the internal one from <name>.
     scopes: tuple[str, ...] = ("internal",)
+    # For a public table with a breakdown: the public table whose cell (same period, level
+    # and region) is the total over the breakdown, so suppression must hold across both
+    # (outsourcing_by_region's overdue balance = the sum of recovery_by_bucket's buckets).
+    breakdown_total: str | None = None
+    # Shares that must be at or above Settings.coverage_floor on the national row (blocking).
+    floor_columns: tuple[str, ...] = ()
+
+    @property
+    def public(self) -> bool:
+        return "public" in self.scopes
 
 
 PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
@@ -51,6 +68,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
             "commission_paid",
         ),
         shares=("outsourcing_share", "average_commission_rate"),
+        scopes=("internal", "public"),
     ),
     PublishedTable(
         name="recovery_by_bucket",
@@ -67,6 +85,41 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         ),
         shares=("outsourced_share", "write_off_rate", "sale_rate"),
         rates_warn_above_one=("recovery_rate_inhouse", "recovery_rate_outsourced"),
+        scopes=("internal", "public"),
+        breakdown_total="outsourcing_by_region",
+    ),
+    PublishedTable(
+        name="submission_coverage",
+        key=("period", "level", "region_code"),
+        additive=(
+            "expected_institutions",
+            "reporting_institutions",
+            "expected_submissions",
+            "on_time",
+            "late",
+            "missing",
+            "rejected",
+            "awaiting_verification",
+        ),
+        shares=("submission_coverage_share", "institution_coverage_share"),
+        floor_columns=("institution_coverage_share",),
+    ),
+    PublishedTable(
+        name="lender_agency_reconciliation",
+        key=("period", "level", "region_code", "lender_uscc", "agency_uscc"),
+        breakdown=("lender_uscc", "agency_uscc"),
+        # Gaps may be negative and are differences of these, so only the sides add up.
+        additive=(
+            "lender_cases",
+            "agency_cases",
+            "lender_balance",
+            "agency_balance",
+            "lender_recovered",
+            "agency_recovered",
+            "lender_commission",
+            "agency_commission",
+        ),
+        shares=(),
     ),
 )
 

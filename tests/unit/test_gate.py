@@ -14,6 +14,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,7 +35,14 @@ PREFECTURES = (
 PROVINCES = {"440000": ("广东省", "Guangdong"), "320000": ("江苏省", "Jiangsu")}
 
 # Which additive measures are counts (integers in Parquet); the rest are money.
-COUNT_MEASURES = {"overdue_accounts", "outsourced_accounts", "accounts"}
+COUNT_MEASURES = {
+    "overdue_accounts",
+    "outsourced_accounts",
+    "accounts",
+    *tables.published_table("submission_coverage").additive,
+    "lender_cases",
+    "agency_cases",
+}
 
 
 def _with_regions(base: pd.DataFrame, key: list[str], measures: list[str]) -> pd.DataFrame:
@@ -125,29 +133,116 @@ def recovery_frame(period: str = PERIOD) -> pd.DataFrame:
     return frame
 
 
-def write_publication(publication_dir: Path, frames: dict[str, pd.DataFrame]) -> Path:
-    """Write ``internal/<table>.parquet`` with the publisher's types."""
-    internal = publication_dir / "internal"
-    internal.mkdir(parents=True, exist_ok=True)
+def coverage_frame(period: str = PERIOD) -> pd.DataFrame:
+    base = _prefecture_base(period).assign(
+        expected_institutions=[10, 12, 4, 6, 8],
+        reporting_institutions=[9, 11, 4, 5, 8],
+        expected_submissions=[20, 24, 8, 12, 16],
+        on_time=[17, 21, 8, 10, 15],
+        late=[1, 1, 0, 0, 1],
+        missing=[1, 1, 0, 1, 0],
+        rejected=[1, 0, 0, 1, 0],
+        awaiting_verification=[0, 1, 0, 0, 0],
+    )
+    frame = _with_regions(
+        base, ["period"], list(tables.published_table("submission_coverage").additive)
+    )
+    frame["submission_coverage_share"] = (frame["on_time"] + frame["late"]) / frame[
+        "expected_submissions"
+    ]
+    frame["institution_coverage_share"] = (
+        frame["reporting_institutions"] / frame["expected_institutions"]
+    )
+    return frame
+
+
+def reconciliation_frame(period: str = PERIOD) -> pd.DataFrame:
+    base = _prefecture_base(period).assign(
+        lender_uscc="91440300MA5G8XXXXM",
+        agency_uscc="91110000MA00000000",
+        lender_cases=[10, 20, 30, 40, 50],
+        agency_cases=[10, 21, 30, 40, 50],
+        lender_balance=[100.0, 200.0, 300.0, 400.0, 500.0],
+        agency_balance=[100.0, 220.0, 300.0, 400.0, 500.0],
+        lender_recovered=[10.0, 20.0, 30.0, 40.0, 50.0],
+        agency_recovered=[10.0, 20.0, 30.0, 40.0, 50.0],
+        lender_commission=[2.5, 5.0, 7.5, 10.0, 12.5],
+        agency_commission=[2.5, 5.0, 7.5, 10.0, 12.5],
+    )
+    table = tables.published_table("lender_agency_reconciliation")
+    return _with_regions(base, ["period", *table.breakdown], list(table.additive))
+
+
+def public_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["level"].isin(tables.PUBLIC_LEVELS)].copy()
+
+
+def write_audit(path: Path, frames: dict[str, pd.DataFrame], small: dict | None = None) -> Path:
+    """A stand-in candidate warehouse holding only ``disclosure_audit``: every public cell
+    has 5 contributors, the largest with 30%, except the cells ``small`` names:
+    {(table, region_code): (contributors, largest share)}."""
+    audits = []
+    for table in tables.PUBLISHED_TABLES:
+        if table.public and table.name in frames:
+            cells = public_cells(frames[table.name])[disclosure_keys(table)]
+            cells = cells.assign(
+                table_name=table.name, contributors=5, largest_contributor_share=0.3
+            )
+            for (name, region), (contributors, share) in (small or {}).items():
+                mask = (cells["table_name"] == name) & (cells["region_code"] == region)
+                cells.loc[mask, ["contributors", "largest_contributor_share"]] = contributors, share
+            audits.append(cells)
+    disclosure_audit = pd.concat(audits, ignore_index=True)  # noqa: F841 (read by DuckDB)
+    con = duckdb.connect(str(path))
+    con.execute(f"create table {tables.DISCLOSURE_AUDIT} as select * from disclosure_audit")
+    con.close()
+    return path
+
+
+def disclosure_keys(table: tables.PublishedTable) -> list[str]:
+    return ["period", "level", "region_code", *table.breakdown]
+
+
+def write_publication(
+    publication_dir: Path,
+    frames: dict[str, pd.DataFrame],
+    publics: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write ``internal/<table>.parquet`` with the publisher's types, and
+    ``public/<table>.parquet`` for the public tables: ``publics[table]`` when given, else
+    the national and province rows unsuppressed."""
     for name, frame in frames.items():
-        table = tables.published_table(name)
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-        for measure in table.additive:
-            position = arrow.schema.get_field_index(measure)
-            if measure in COUNT_MEASURES:
-                column = arrow.column(measure).cast(pa.int64())
-            else:
-                # Exact cents, as dbt's DECIMAL(18,2) writes them.
-                cents = [Decimal(f"{value:.2f}") for value in frame[measure]]
-                column = pa.array(cents, type=pa.decimal128(18, 2))
-            arrow = arrow.set_column(position, measure, column)
-        pq.write_table(arrow, internal / f"{name}.parquet")
+        _write_scope(publication_dir / "internal", name, frame)
+        if tables.published_table(name).public:
+            public = (publics or {}).get(name, public_cells(frame))
+            _write_scope(publication_dir / "public", name, public)
     return publication_dir
+
+
+def _write_scope(folder: Path, name: str, frame: pd.DataFrame) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    table = tables.published_table(name)
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    for measure in table.additive:
+        position = arrow.schema.get_field_index(measure)
+        if measure in COUNT_MEASURES:
+            column = arrow.column(measure).cast(pa.int64())
+        else:
+            # Exact cents, as dbt's DECIMAL(18,2) writes them; empty when suppressed.
+            cents = [None if pd.isna(v) else Decimal(f"{v:.2f}") for v in frame[measure]]
+            column = pa.array(cents, type=pa.decimal128(18, 2))
+        arrow = arrow.set_column(position, measure, column)
+    pq.write_table(arrow, folder / f"{name}.parquet")
 
 
 @pytest.fixture(scope="module")
 def clean_frames() -> dict[str, pd.DataFrame]:
-    return {"outsourcing_by_region": outsourcing_frame(), "recovery_by_bucket": recovery_frame()}
+    return {
+        "outsourcing_by_region": outsourcing_frame(),
+        "recovery_by_bucket": recovery_frame(),
+        "submission_coverage": coverage_frame(),
+        "lender_agency_reconciliation": reconciliation_frame(),
+    }
 
 
 @pytest.fixture
@@ -156,8 +251,16 @@ def frames(clean_frames) -> dict[str, pd.DataFrame]:
     return {name: frame.copy() for name, frame in clean_frames.items()}
 
 
-def run(tmp_path: Path, frames: dict[str, pd.DataFrame], **kwargs) -> gate.GateResult:
-    staged = write_publication(tmp_path / "staged", frames)
+def run(
+    tmp_path: Path,
+    frames: dict[str, pd.DataFrame],
+    small: dict | None = None,
+    publics: dict[str, pd.DataFrame] | None = None,
+    **kwargs,
+) -> gate.GateResult:
+    staged = write_publication(tmp_path / "staged", frames, publics)
+    warehouse = write_audit(tmp_path / "candidate.duckdb", frames, small)
+    kwargs = {"warehouse": warehouse, "coverage_floor": 0.8, **kwargs}
     return gate.run_gate(staged, [PERIOD], tmp_path / "report", **kwargs)
 
 
@@ -421,3 +524,106 @@ def test_a_suite_rule_gx_cannot_parse_fails_the_gate(tmp_path, frames):
     assert result.passed is False
     [broken] = named(result.blocking_failures, "outsourcing_by_region", "suite_file")
     assert "not valid GX expectations" in broken["message"]
+
+
+# --- disclosure control and coverage floor ---------------------------------------------
+
+SMALL_PROVINCE = "440000"
+COMPLEMENT = "320000"
+
+
+def _withheld(frames: dict[str, pd.DataFrame], regions: set[str]) -> dict[str, pd.DataFrame]:
+    """The public files with every numeric column of ``regions``' cells emptied and
+    flagged, in every public table (all buckets), as public_<table> writes them."""
+    publics = {}
+    for name, frame in frames.items():
+        if tables.published_table(name).public:
+            public = public_cells(frame)
+            mask = public["region_code"].isin(regions)
+            numeric = public.select_dtypes("number").columns
+            public[numeric] = public[numeric].astype("float64")
+            public.loc[mask, numeric] = None
+            public["disclosure_flag"] = mask.map({True: "x 保密 / suppressed", False: None})
+            publics[name] = public
+    return publics
+
+
+# The audit's view of the planted small cells: a province with 2 lenders (frequency rule)
+# in outsourcing_by_region and one dominated by one lender (90%) in recovery_by_bucket.
+SMALL = {
+    ("outsourcing_by_region", SMALL_PROVINCE): (2, 0.7),
+    ("recovery_by_bucket", SMALL_PROVINCE): (4, 0.9),
+}
+
+
+def test_small_cells_suppressed_with_their_complement_pass(tmp_path, frames):
+    publics = _withheld(frames, {SMALL_PROVINCE, COMPLEMENT})
+
+    result = run(tmp_path, frames, small=SMALL, publics=publics)
+
+    assert result.blocking_failures == []
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    suites = {o["suite"] for outcomes in report["tables"].values() for o in outcomes}
+    assert {gate.DISCLOSURE_CELLS_SUITE, gate.DISCLOSURE_GROUPS_SUITE} <= suites
+
+
+def test_a_published_small_cell_fails_the_gate(tmp_path, frames):
+    """Both small cells published as they are: each is named with its contributors."""
+    result = run(tmp_path, frames, small=SMALL)
+
+    assert result.passed is False
+    for table, contributors, share in (
+        ("outsourcing_by_region", 2, 0.7),
+        ("recovery_by_bucket", 4, 0.9),
+    ):
+        [failure] = named(result.blocking_failures, table, "no_small_cell_published")
+        examples = failure["unexpected_examples"]
+        assert {e["region_code"] for e in examples} == {SMALL_PROVINCE}
+        assert {(e["contributors"], e["largest_contributor_share"]) for e in examples} == {
+            (contributors, share)
+        }
+    # Clean cells were not flagged: exactly the small province's cells (1 + 2 buckets).
+    failures = [f for f in result.blocking_failures if f["rule"] == "no_small_cell_published"]
+    assert sorted(f["unexpected_count"] for f in failures) == [1, 2]
+
+
+def test_a_suppressed_cell_without_complement_fails_the_gate(tmp_path, frames):
+    """Only the small province withheld: the nation minus the other province gives it."""
+    publics = _withheld(frames, {SMALL_PROVINCE})
+
+    result = run(tmp_path, frames, small=SMALL, publics=publics)
+
+    assert result.passed is False
+    assert not [f for f in result.blocking_failures if f["rule"] == "no_small_cell_published"]
+    [failure] = named(result.blocking_failures, "public", "no_cell_recoverable_by_subtraction")
+    # outsourcing and each of the two buckets: nation and provinces, one suppressed each
+    assert failure["unexpected_count"] == 3
+    assert {e["equation"] for e in failure["unexpected_examples"]} == {"nation = sum of provinces"}
+
+
+def test_prefecture_rows_or_no_audit_fail_the_public_check(tmp_path, frames):
+    publics = {"outsourcing_by_region": frames["outsourcing_by_region"]}  # every level
+
+    result = run(tmp_path, frames, publics=publics, warehouse=None)
+
+    assert result.passed is False
+    [levels] = named(result.blocking_failures, "outsourcing_by_region", "public_levels_only")
+    assert levels["unexpected_count"] == 5
+    # without a disclosure audit the public cells cannot be checked: never a pass
+    [unchecked] = named(result.blocking_failures, "recovery_by_bucket", "build_disclosure_cells")
+    assert "no disclosure audit" in unchecked["message"]
+
+
+def test_coverage_below_the_floor_fails_and_at_the_floor_passes(tmp_path, frames):
+    coverage = frames["submission_coverage"]
+    national = coverage["level"] == "national"
+    coverage.loc[national, "institution_coverage_share"] = 0.79
+
+    below = run(tmp_path / "below", frames)
+    coverage.loc[national, "institution_coverage_share"] = 0.8
+    at = run(tmp_path / "at", frames)
+
+    [failure] = named(below.blocking_failures, "submission_coverage", "coverage_floor")
+    assert failure["unexpected_count"] == 1
+    assert 0.79 in _example_values(failure) or failure["observed_value"] is None
+    assert at.passed is True
