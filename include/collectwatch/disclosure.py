@@ -24,6 +24,15 @@ from collectwatch import tables
 from collectwatch.config import PROJECT_ROOT
 
 THRESHOLDS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "disclosure_thresholds.csv"
+AUDIT_COLUMNS = (
+    "period",
+    "table_name",
+    "level",
+    "region_code",
+    "bucket",
+    "contributors",
+    "largest_contributor_share",
+)
 
 
 def thresholds(path: Path = THRESHOLDS_SEED) -> dict[str, float]:
@@ -59,6 +68,7 @@ def build_cells(
         audit["table_name"] == table.name, [*keys, "contributors", "largest_contributor_share"]
     ]
     cells = public[keys].assign(suppressed=suppressed(public, table).to_numpy())
+    audited = audited.astype({key: cells[key].dtype for key in keys})
     cells = cells.merge(audited, on=keys, how="left", validate="one_to_one")
     # A cell the audit does not know was never checked: it must not be published either.
     too_few = cells["contributors"].isna() | (cells["contributors"] < limits["min_contributors"])

@@ -892,15 +892,26 @@ def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):
 
 
 def _cells_check(run: _GateRun, table: tables.PublishedTable):
-    def build():
-        if run.audit is None:
-            raise ValueError("no disclosure audit (candidate warehouse) to check the cells against")
-        return disclosure.build_cells(
-            run.publics[table.name], run.audit, table, disclosure.thresholds()
+    if run.audit is None:
+        # Without contributor counts no cell is known to be safe: all of them count as
+        # under the thresholds, so any published cell fails, and the cause is named.
+        run.outcomes.append(
+            _gate_failure(
+                table.name,
+                DISCLOSURE_CELLS_SUITE,
+                "disclosure_audit_available",
+                f"no disclosure audit (candidate warehouse) to check public {table.name} against",
+            )
         )
-
+    audit = run.audit if run.audit is not None else pd.DataFrame(columns=disclosure.AUDIT_COLUMNS)
     index = (*disclosure.cell_keys(table), *DISCLOSURE_CELLS_INDEX)
-    return DISCLOSURE_CELLS_SUITE, index, build
+    return (
+        DISCLOSURE_CELLS_SUITE,
+        index,
+        lambda: disclosure.build_cells(
+            run.publics[table.name], audit, table, disclosure.thresholds()
+        ),
+    )
 
 
 def _derived(run: _GateRun, table: str, kind: str, suite: str, index: tuple, build):

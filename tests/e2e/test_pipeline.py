@@ -6,8 +6,6 @@ computation from the submitted CSV files, written here in pandas — not the pro
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,37 +13,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from collectwatch import pipeline
+from collectwatch import pipeline, tables
 from collectwatch.config import Settings
 from collectwatch.files import sha256_file
-from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
 
 pytestmark = pytest.mark.e2e
 PERIOD = "2026-10"
 # Before the due date (15 November, 23:59:59 +08:00): a preliminary release.
 AS_OF = "2026-11-10T09:00:00+08:00"
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    settings = Settings.from_env().with_data_dir(root / "data")
-    os.environ["COLLECTWATCH_DATA_DIR"] = str(settings.data_dir)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def submitted(settings, tmp_path_factory):
-    """The generated month, kept aside (intake consumes the landing copies)."""
-    month = generate_month(settings, PERIOD, tmp_path_factory.mktemp("submitted"), seed=5)
-    shutil.copytree(month.out_dir, settings.landing_dir, ignore=shutil.ignore_patterns("*.json"))
-    return month
-
-
-@pytest.fixture(scope="module")
-def first_run(settings, submitted):
-    return run_embedded(settings, [PERIOD], as_of=AS_OF)
 
 
 def _published(settings: Settings, table: str) -> pd.DataFrame:
@@ -107,9 +83,12 @@ def test_manifest_hashes_match_the_files(first_run, settings):
     assert manifest["dbt_invocation_id"]
     assert len(manifest["input_submissions"]) == len(list(settings.archive_dir.iterdir()))
     assert set(manifest["files"]) == {
-        f"internal/{t}.{ext}" for t in ("outsourcing_by_region", "recovery_by_bucket")
+        f"{scope}/{t.name}.{ext}" for t in tables.PUBLISHED_TABLES for scope in t.scopes
         for ext in ("csv", "parquet")
     }  # fmt: skip
+    assert {"public/outsourcing_by_region.csv", "public/recovery_by_bucket.csv"} <= set(
+        manifest["files"]
+    )
     for relative, entry in manifest["files"].items():
         assert sha256_file(version_dir / relative) == entry["sha256"], relative
     csv_rows = len(pd.read_csv(version_dir / "internal/outsourcing_by_region.csv"))

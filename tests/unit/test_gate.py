@@ -609,9 +609,13 @@ def test_prefecture_rows_or_no_audit_fail_the_public_check(tmp_path, frames):
     assert result.passed is False
     [levels] = named(result.blocking_failures, "outsourcing_by_region", "public_levels_only")
     assert levels["unexpected_count"] == 5
-    # without a disclosure audit the public cells cannot be checked: never a pass
-    [unchecked] = named(result.blocking_failures, "recovery_by_bucket", "build_disclosure_cells")
+    # Without a disclosure audit no cell is known to be safe: each published one fails.
+    [unchecked] = named(
+        result.blocking_failures, "recovery_by_bucket", "disclosure_audit_available"
+    )
     assert "no disclosure audit" in unchecked["message"]
+    [exposed] = named(result.blocking_failures, "recovery_by_bucket", "no_small_cell_published")
+    assert exposed["unexpected_count"] == exposed["element_count"] == 6
 
 
 def test_coverage_below_the_floor_fails_and_at_the_floor_passes(tmp_path, frames):

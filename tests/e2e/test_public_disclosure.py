@@ -1,0 +1,317 @@
+"""End to end: disclosure control, coverage and reconciliation on the planted month.
+
+Reuses the session's pipeline run (tests/e2e/conftest.py). Expected values come from the
+submitted CSV files and planted-<period>.json, computed here in pandas — not from the
+product's SQL. The last two tests change the published state (a full refresh, then a
+revised registry) and run after every other end-to-end test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from collectwatch.orchestration import run_embedded
+
+pytestmark = pytest.mark.e2e
+# The session's month and as-of time (tests/e2e/conftest.py).
+PERIOD = "2026-10"
+AS_OF = "2026-11-10T09:00:00+08:00"
+
+# (outsourcing_by_region measure, recovery_by_bucket measure): the region total equals the
+# sum over buckets, the equation a reader could subtract with.
+LINKED_MEASURES = (
+    ("overdue_balance", "balance"),
+    ("outsourced_balance", "balance_outsourced"),
+    ("overdue_accounts", "accounts"),
+)
+OUTSOURCING_MEASURES = (
+    "overdue_accounts",
+    "overdue_balance",
+    "outsourced_accounts",
+    "outsourced_balance",
+    "agency_amount_recovered",
+    "commission_paid",
+)
+RECOVERY_MEASURES = (
+    "accounts",
+    "balance",
+    "balance_outsourced",
+    "recovered_inhouse",
+    "recovered_outsourced",
+    "written_off",
+    "sold_balance",
+)
+
+
+def _published(settings, table: str, scope: str) -> pd.DataFrame:
+    """The latest version's file, money as float (exact enough for cents at these sizes)."""
+    pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
+    path = settings.publish_dir / PERIOD / pointer["path"] / scope / f"{table}.parquet"
+    arrow = pq.read_table(path)
+    schema = pa.schema(
+        pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in arrow.schema
+    )
+    return arrow.cast(schema).to_pandas()
+
+
+def _planted(submitted) -> dict:
+    return json.loads(submitted.planted_path.read_text())
+
+
+def _csvs(submitted, submission_type: str, exclude: set[Path] = frozenset()) -> pd.DataFrame:
+    return pd.concat(
+        pd.read_csv(path, dtype={"region_code": str})
+        for path in submitted.files
+        if path.name.startswith(submission_type + "__") and path not in exclude
+    )
+
+
+def _regions(settings) -> pd.DataFrame:
+    regions = pd.read_csv(settings.region_seed, dtype=str)
+    regions["prefecture"] = regions["prefecture_code"].fillna(regions["region_code"])
+    return regions[["region_code", "province_code", "prefecture"]]
+
+
+def _provinces_under_thresholds(submitted, settings) -> set[str]:
+    """Provinces with fewer than 3 lenders or one lender over 85% of the overdue balance."""
+    portfolio = _csvs(submitted, "lender_portfolio").merge(_regions(settings), on="region_code")
+    overdue = portfolio[portfolio["bucket"] != "M0"]
+    by_lender = overdue.groupby(["province_code", "lender_uscc"])["balance"].sum()
+    provinces = by_lender.groupby("province_code").agg(["count", "max", "sum"])
+    small = (provinces["count"] < 3) | (provinces["max"] / provinces["sum"] > 0.85)
+    return set(provinces.index[small])
+
+
+def _suppressed(frame: pd.DataFrame) -> pd.Series:
+    return frame["disclosure_flag"].notna()
+
+
+def test_planted_small_cell_and_its_complement_are_suppressed(first_run, settings, submitted):
+    small = _planted(submitted)["small_cell"]["province_code"]
+    assert _provinces_under_thresholds(submitted, settings) == {small}
+    internal = _published(settings, "outsourcing_by_region", "internal").set_index("region_code")
+    assert internal.loc[small, "reporting_lenders"] == 1  # the analysts' version is whole
+
+    public = _published(settings, "outsourcing_by_region", "public")
+    assert set(public["level"]) == {"national", "province"}
+    row = public.set_index("region_code").loc[small]
+    assert row[[*OUTSOURCING_MEASURES, "reporting_lenders", "outsourcing_share"]].isna().all()
+    assert row["disclosure_flag"] == "x 保密 / suppressed"
+    # The complement is the smallest other province (the documented heuristic).
+    provinces = internal[(internal["level"] == "province") & (internal.index != small)]
+    complement = provinces["overdue_balance"].astype(float).idxmin()
+    assert set(public.loc[_suppressed(public), "region_code"]) == {small, complement}
+
+    recovery = _published(settings, "recovery_by_bucket", "public")
+    for bucket, cells in recovery.groupby("bucket"):
+        withheld = set(cells.loc[_suppressed(cells), "region_code"])
+        assert small in withheld and len(withheld) >= 2, bucket
+        assert cells.loc[_suppressed(cells), list(RECOVERY_MEASURES)].isna().all().all()
+
+
+def test_clean_cells_are_published(first_run, settings, submitted):
+    small = _planted(submitted)["small_cell"]["province_code"]
+    for table, measures in (
+        ("outsourcing_by_region", OUTSOURCING_MEASURES),
+        ("recovery_by_bucket", RECOVERY_MEASURES),
+    ):
+        public = _published(settings, table, "public")
+        published = public[~_suppressed(public)]
+        assert published[list(measures)].notna().all().all(), table
+        assert (published["level"] == "national").sum() == public["level"].eq("national").sum()
+        # Only the small province and complements: most provinces are published.
+        withheld = public.loc[_suppressed(public), "region_code"]
+        assert withheld.nunique() <= 3 and small in set(withheld), table
+        assert len(published) > 0.8 * len(public), table
+
+
+def _subtraction_attack(total: pd.DataFrame, parts: pd.DataFrame, by: list[str], pairs) -> list:
+    """For every group (a total row and its part rows, matched on ``by``) and measure pair,
+    recover a single empty cell by subtraction. Returns what was recovered."""
+    recovered = []
+    for total_measure, part_measure in pairs:
+        totals = total.set_index(by)[total_measure].astype(float)
+        part_sums = parts.groupby(by)[part_measure].apply(lambda s: s.astype(float).sum())
+        unknown_parts = parts.groupby(by)[part_measure].apply(lambda s: s.isna().sum())
+        groups = pd.DataFrame(
+            {"total": totals, "part_sum": part_sums, "unknown_parts": unknown_parts}
+        ).dropna(subset=["unknown_parts"])
+        unknown = groups["unknown_parts"] + groups["total"].isna()
+        for key, group in groups[unknown == 1].iterrows():
+            value = (
+                group["part_sum"] if pd.isna(group["total"]) else group["total"] - group["part_sum"]
+            )
+            recovered.append((total_measure, key, round(value, 2)))
+    return recovered
+
+
+def _attack_all(outsourcing: pd.DataFrame, recovery: pd.DataFrame) -> list:
+    national = outsourcing[outsourcing["level"] == "national"]
+    provinces = outsourcing[outsourcing["level"] == "province"]
+    found = _subtraction_attack(
+        national, provinces, ["period"], [(m, m) for m in OUTSOURCING_MEASURES]
+    )
+    found += _subtraction_attack(
+        recovery[recovery["level"] == "national"],
+        recovery[recovery["level"] == "province"],
+        ["period", "bucket"],
+        [(m, m) for m in RECOVERY_MEASURES],
+    )
+    # a region's total in outsourcing_by_region against its buckets in recovery_by_bucket
+    found += _subtraction_attack(outsourcing, recovery, ["period", "region_code"], LINKED_MEASURES)
+    return found
+
+
+def test_no_suppressed_cell_can_be_recomputed_from_published_totals(first_run, settings, submitted):
+    internal_out = _published(settings, "outsourcing_by_region", "internal")
+    internal_rec = _published(settings, "recovery_by_bucket", "internal")
+    public_out = _published(settings, "outsourcing_by_region", "public")
+    public_rec = _published(settings, "recovery_by_bucket", "public")
+    # The equations the attack uses really hold in the data: totals = sums of parts.
+    by_region = internal_rec.groupby("region_code")["balance"].sum()
+    totals = internal_out.set_index("region_code")["overdue_balance"]
+    assert (by_region.reindex(totals.index) == totals).all()
+
+    assert _attack_all(public_out, public_rec) == []
+
+    # The attack works: with primary suppression only, it recovers the small province.
+    small = _planted(submitted)["small_cell"]["province_code"]
+    primary_only = []
+    for frame in (internal_out, internal_rec):
+        frame = frame[frame["level"].isin(["national", "province"])].copy()
+        numeric = frame.select_dtypes("number").columns
+        frame[numeric] = frame[numeric].astype(float)
+        frame.loc[frame["region_code"] == small, numeric] = None
+        primary_only.append(frame)
+    recovered = {(measure, key): value for measure, key, value in _attack_all(*primary_only)}
+    assert recovered[("overdue_balance", PERIOD)] == pytest.approx(totals.loc[small], abs=0.01)
+
+
+def test_coverage_counts_match_the_planted_facts(first_run, settings, submitted):
+    planted = _planted(submitted)["coverage"]
+    coverage = _published(settings, "submission_coverage", "internal")
+    national = coverage[coverage["level"] == "national"].iloc[0]
+    for column in (
+        "expected_institutions",
+        "reporting_institutions",
+        "expected_submissions",
+        "on_time",
+        "late",
+        "missing",
+        "rejected",
+    ):
+        assert national[column] == planted[column], column
+    assert (planted["late"], planted["missing"], planted["rejected"]) == (1, 1, 1)
+    assert national["awaiting_verification"] == 0
+    assert national["institution_coverage_share"] == pytest.approx(
+        planted["reporting_institutions"] / planted["expected_institutions"], abs=1e-6
+    )
+    # The missing agency is counted in its registered province, and only there.
+    registry = _csvs(submitted, "institution_registry").merge(_regions(settings), on="region_code")
+    missing = planted["planted"]["missing"]
+    province = registry.loc[registry["uscc"] == missing, "province_code"].iloc[0]
+    rows = coverage[coverage["level"] == "province"].set_index("region_code")
+    expected_missing = (
+        registry[registry["uscc"].isin([s["uscc"] for s in planted["missing_submissions"]])]
+        .groupby("province_code")
+        .size()
+    )
+    assert rows.loc[province, "missing"] == expected_missing.loc[province]
+    assert rows["missing"].sum() == planted["missing"]
+    # suspended and revoked institutions are not expected
+    inactive = {s["uscc"] for s in _planted(submitted)["registry_statuses"]}
+    assert len(inactive) == 2
+    assert national["expected_institutions"] == registry["uscc"].nunique() - len(inactive)
+
+
+def test_reconciliation_gaps_match_an_independent_computation(first_run, settings, submitted):
+    rejected = _planted(submitted)["coverage"]["planted"]["rejected"]
+    exclude = {p for p in submitted.files if p.parent.name == rejected and "caseload" in p.name}
+    regions = _regions(settings)
+    keys = ["lender_uscc", "agency_uscc", "prefecture"]
+    assigned = _csvs(submitted, "agency_assignment").merge(regions, on="region_code")
+    received = _csvs(submitted, "agency_caseload", exclude).merge(regions, on="region_code")
+    lender = assigned.groupby(keys)[["cases_assigned", "balance_assigned"]].sum()
+    agency = received.groupby(keys)[["cases_received", "balance_received"]].sum()
+    expected = lender.join(agency, how="outer").fillna(0)
+    expected["cases_gap"] = expected["cases_received"] - expected["cases_assigned"]
+    expected["balance_gap"] = (expected["balance_received"] - expected["balance_assigned"]).round(2)
+    relative = expected["balance_gap"] / expected["balance_assigned"].where(
+        expected["balance_assigned"] != 0
+    )
+    expected["balance_flag"] = relative.abs() > 0.05
+
+    published = _published(settings, "lender_agency_reconciliation", "internal")
+    published = published[published["level"] == "prefecture"].rename(
+        columns={"region_code": "prefecture"}
+    )
+    published = published.set_index(keys).sort_index()
+    expected = expected.sort_index()
+    assert list(published.index) == list(expected.index)
+    assert (published["cases_gap"] == expected["cases_gap"]).all()
+    assert published["balance_gap"].astype(float).round(2).tolist() == pytest.approx(
+        expected["balance_gap"].tolist(), abs=0.005
+    )
+    assert (published["gap_flagged"] | ~expected["balance_flag"]).all()
+    # the planted missing and rejected caseloads leave lender-only pairs, flagged
+    lender_only = published[~published["agency_reported"]]
+    planted = _planted(submitted)["coverage"]["planted"]
+    assert set(lender_only.index.get_level_values("agency_uscc")) == {
+        planted["missing"],
+        planted["rejected"],
+    }
+    assert lender_only["gap_flagged"].all()
+    assert published["gap_flagged"].sum() < len(published) / 2
+
+
+# --- these change the published state: keep them last ------------------------------------
+
+
+def _version_dirs(settings) -> list[str]:
+    return sorted(p.name for p in (settings.publish_dir / PERIOD).iterdir())
+
+
+def test_full_refresh_gives_the_same_publication(first_run, settings):
+    before = _version_dirs(settings)
+    outcome = run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)
+    assert outcome["state"] == "success"
+    assert _version_dirs(settings) == before  # byte-identical files: no new version
+
+
+def test_a_registry_change_is_kept_in_the_snapshot_history(first_run, settings, submitted):
+    registry_file = next(p for p in submitted.files if p.name.startswith("institution_registry"))
+    registry = pd.read_csv(registry_file, dtype=str, keep_default_na=False)
+    lenders = registry[(registry["role"] == "lender") & (registry["status"] == "active")]
+    changed = lenders["uscc"].min()
+    registry.loc[registry["uscc"] == changed, "status"] = "suspended"
+    landed = settings.landing_dir / registry_file.parent.name / registry_file.name
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    registry.to_csv(landed, index=False)
+
+    outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
+
+    assert outcome["state"] == "success", outcome
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    history = con.execute(
+        "select uscc, status, dbt_valid_to is null as current "
+        "from institution_registry_history order by uscc, dbt_valid_from"
+    ).df()
+    con.close()
+    versions = history[history["uscc"] == changed]
+    assert versions[["status", "current"]].values.tolist() == [
+        ["active", False],
+        ["suspended", True],
+    ]
+    others = history[history["uscc"] != changed]
+    assert others["current"].all() and others["uscc"].is_unique
+    coverage = _published(settings, "submission_coverage", "internal")
+    planted = _planted(submitted)["coverage"]
+    national = coverage[coverage["level"] == "national"].iloc[0]
+    assert national["expected_institutions"] == planted["expected_institutions"] - 1
