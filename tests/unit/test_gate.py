@@ -629,5 +629,6 @@ def test_coverage_below_the_floor_fails_and_at_the_floor_passes(tmp_path, frames
 
     [failure] = named(below.blocking_failures, "submission_coverage", "coverage_floor")
     assert failure["unexpected_count"] == 1
-    assert 0.79 in _example_values(failure) or failure["observed_value"] is None
+    [example] = failure["unexpected_examples"]
+    assert (example["level"], example["institution_coverage_share"]) == ("national", 0.79)
     assert at.passed is True
