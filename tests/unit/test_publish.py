@@ -11,6 +11,7 @@ import pytest
 from collectwatch.config import Settings
 from collectwatch.files import sha256_file
 from collectwatch.publish import export_period, publish_period
+from collectwatch.tables import PUBLISHED_TABLES
 
 PERIOD = "2026-10"
 
@@ -21,7 +22,7 @@ def settings(tmp_path):
 
 
 def _candidate(settings, tmp_path, region_name='=HYPERLINK("x")', balance=-5.25):
-    """A candidate warehouse holding the two published tables (few columns suffice)."""
+    """A candidate warehouse holding the published tables (few columns suffice)."""
     path = tmp_path / "candidate.duckdb"
     path.unlink(missing_ok=True)
     con = settings.duckdb(path)
@@ -36,9 +37,13 @@ def _candidate(settings, tmp_path, region_name='=HYPERLINK("x")', balance=-5.25)
             "release_status": ["preliminary"] * 3,
         }
     )
+    rows["lender_uscc"] = "91440300MA5G8XXXXM"
+    rows["agency_uscc"] = "91110000MA00000000"
     con.register("rows", rows)
-    con.execute("create table outsourcing_by_region as select * exclude (bucket) from rows")
-    con.execute("create table recovery_by_bucket as select * from rows")
+    for table in PUBLISHED_TABLES:
+        # every published table, and the disclosure-controlled relation of a public one
+        for relation in (table.name, f"public_{table.name}")[: 1 + table.public]:
+            con.execute(f"create table {relation} as select * from rows")
     con.close()
     return path
 
