@@ -177,7 +177,7 @@ def test_no_suppressed_cell_can_be_recomputed_from_published_totals(first_run, s
     # The equations the attack uses really hold in the data: totals = sums of parts.
     by_region = internal_rec.groupby("region_code")["balance"].sum()
     totals = internal_out.set_index("region_code")["overdue_balance"]
-    assert (by_region.reindex(totals.index) == totals).all()
+    assert (by_region.reindex(totals.index) - totals).abs().max() < 0.01
 
     assert _attack_all(public_out, public_rec) == []
 
