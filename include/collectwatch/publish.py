@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ FORMULA_PREFIXES = "=+-@"
 _FORMULA_STARTS = ", ".join(f"'{prefix}'" for prefix in FORMULA_PREFIXES)
 DATA_SUFFIXES = (".csv", ".parquet", ".xlsx")
 PUBLIC, INTERNAL = "public", "internal"
+# "中文 / English": the first slash followed by a space ("GB/T" in a label is no separator).
+BILINGUAL_SEPARATOR = re.compile(r"\s*/\s")
 FINAL_STATUSES = ("final", "revised")
 SOURCE_NOTE = (
     "Monthly submissions of lenders and collection agencies to the statistics office, "
@@ -118,9 +121,10 @@ def _split_label(name: str, comment: str | None) -> ColumnLabel:
     (persist_docs): the model YAML is the one source of the bilingual labels."""
     if not comment:
         return ColumnLabel(zh=name, en=name, definition="")
-    zh, separator, en = comment.partition(" / ")
-    if not separator:
+    parts = BILINGUAL_SEPARATOR.split(comment, maxsplit=1)
+    if len(parts) == 1:
         return ColumnLabel(zh=comment, en=name, definition=comment)
+    zh, en = parts
     return ColumnLabel(zh=zh.strip(), en=en.strip().removesuffix("."), definition=comment)
 
 

@@ -46,7 +46,12 @@ class SheetSpec:
 
 
 class _FixedDateZip(zipfile.ZipFile):
-    """A zip whose entries all carry the same date and compression."""
+    """A zip whose entries all carry the same date and compression (openpyxl adds the
+    worksheets from temporary files, whose modification time would leak in)."""
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        with open(filename, "rb") as handle:
+            self.writestr(arcname or str(filename), handle.read())
 
     def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
         if isinstance(zinfo_or_arcname, str):
