@@ -248,14 +248,17 @@ def build(
     }
 
 
-def _keep_for_inspection(settings: Settings, audit_result: dict, report_dir: Path) -> Path:
+def _keep_for_inspection(
+    settings: Settings, audit_result: dict, report_dir: Path, failed: list[str]
+) -> Path:
     """Move what was audited beside the candidate, out of publish/, and alert."""
     for period, folder in audit_result["staged"].items():
         kept = report_dir / period / "publication"
         shutil.move(folder, kept)
         audit_result["staged"][period] = str(kept)
     atomic_write_bytes(report_dir / KEPT_MARKER, json_bytes({"run_id": audit_result["run_id"]}))
-    return notify(settings, "gate_failed", audit_result)
+    details = {key: value for key, value in audit_result.items() if key != "input_submissions"}
+    return notify(settings, "gate_failed", {"summary": f"gate blocked {failed}", **details})
 
 
 def audit(settings: Settings, build_result: dict) -> dict:
@@ -284,7 +287,7 @@ def audit(settings: Settings, build_result: dict) -> dict:
     audit_result = {**build_result, "staged": staged, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:
-        alert_path = _keep_for_inspection(settings, audit_result, report_dir)
+        alert_path = _keep_for_inspection(settings, audit_result, report_dir, failed)
         raise GateFailed(
             f"gate blocked publication of {failed}; reports: "
             + ", ".join(outcomes[p]["report_html"] for p in failed)

@@ -217,7 +217,8 @@ def _sheet_spec(con, extract: Extract, period: str, release_status: str) -> Shee
 def _write_extract(con, extract: Extract, period: str, staged: Path, status: str | None) -> None:
     """Write the extract's CSV, Parquet and XLSX."""
     rows = con.sql(_neutralised_select(con, extract, period, status)).to_arrow_table()
-    statuses = set(rows.column("release_status").to_pylist()) if rows.num_rows else set()
+    has_status = "release_status" in rows.column_names
+    statuses = set(rows.column("release_status").to_pylist()) if has_status else set()
     row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
     folder = staged / extract.scope
     folder.mkdir(parents=True, exist_ok=True)
@@ -412,7 +413,8 @@ def _table_entry(table: PublishedTable) -> dict:
 def _release_status(staged: Path) -> str:
     statuses = set()
     for path in staged.rglob("*.parquet"):
-        statuses |= set(pq.read_table(path, columns=["release_status"]).column(0).to_pylist())
+        if "release_status" in pq.read_schema(path).names:
+            statuses |= set(pq.read_table(path, columns=["release_status"]).column(0).to_pylist())
     return sorted(statuses)[0] if len(statuses) == 1 else "mixed"
 
 

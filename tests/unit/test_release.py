@@ -185,3 +185,22 @@ def test_fault_points_are_named_and_inert_unless_asked(monkeypatch):
     fault_point("release.publish")  # another step: returns
     with pytest.raises(ValueError, match="unknown fault point"):
         fault_point("release.typo")
+
+
+def test_cli_run_takes_repeated_periods_and_a_range(monkeypatch, capsys):
+    from collectwatch import cli, orchestration
+
+    calls = []
+
+    def fake_run_embedded(settings, periods, full_refresh=False, as_of=None):
+        calls.append(periods)
+        return {"state": "success", "dag_runs": {}}
+
+    monkeypatch.setattr(orchestration, "run_embedded", fake_run_embedded)
+    argv = ["run", "--from", "2026-08", "--to", "2026-09", "--period", "2026-11"]
+    assert cli.main(argv) == 0
+    assert cli.main(["run", "--period", "2026-09", "--period", "2026-08"]) == 0
+    assert cli.main(["run"]) == 0  # no periods: the nightly plans them
+    assert calls == [["2026-08", "2026-09", "2026-11"], ["2026-08", "2026-09"], []]
+    assert cli.main(["run", "--from", "2026-08"]) == cli.EXIT_INTERNAL
+    assert "--from and --to go together" in capsys.readouterr().err
