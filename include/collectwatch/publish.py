@@ -146,12 +146,17 @@ def _relation_description(con, relation: str) -> str:
     return " ".join((row[0] or "").split()) if row else ""
 
 
+def _regional(con, table: PublishedTable) -> bool:
+    """Whether the table has rows by region level (a watchlist of agencies may not)."""
+    return {"level", "region_code"} <= {name for name, _ in _relation_columns(con, table.name)}
+
+
 def provinces(con, period: str) -> list[str]:
     """Province codes with a row in any internal table of ``period``."""
     selects = [
         f"select region_code from {table.name} where period = '{period}' and level = 'province'"
         for table in PUBLISHED_TABLES
-        if {"level", "region_code"} <= {name for name, _ in _relation_columns(con, table.name)}
+        if _regional(con, table)
     ]
     if not selects:
         return []
@@ -173,7 +178,7 @@ def extracts(con, period: str) -> list[Extract]:
         planned.extend(
             Extract(province_scope(code), table, table.name, condition)
             for table in PUBLISHED_TABLES
-            if INTERNAL in table.scopes
+            if INTERNAL in table.scopes and _regional(con, table)
         )
     return planned
 
@@ -209,7 +214,7 @@ def _sheet_spec(con, extract: Extract, period: str, release_status: str) -> Shee
     return SheetSpec(
         sheet_name=table.name[:31],
         labels=column_labels(con, extract.relation),
-        share_columns=frozenset(table.shares),
+        share_columns=frozenset(table.shares + table.rates_warn_above_one),
         notes=notes,
     )
 
