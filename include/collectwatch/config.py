@@ -34,6 +34,8 @@ ENV_VARIABLES = (
     "COLLECTWATCH_STATE_DIR",
     "COLLECTWATCH_REGULATOR_USCC",
     "COLLECTWATCH_MAX_FILE_BYTES",
+    "COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES",
+    "COLLECTWATCH_XLSX_MAX_COMPRESSION_RATIO",
     "COLLECTWATCH_DUE_DAY",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
@@ -57,6 +59,10 @@ class Settings:
     regulator_uscc: str = DEFAULT_REGULATOR_USCC
     # Largest submission file accepted, in bytes (a syntactic edit above it).
     max_file_bytes: int = 4 * 1024**3
+    # XLSX is a zip: refuse a decompression bomb before parsing (a full sheet of 1,048,576
+    # rows unpacks to well under 2 GiB; ordinary workbooks compress 5-30 times).
+    xlsx_max_uncompressed_bytes: int = 2 * 1024**3
+    xlsx_max_compression_ratio: int = 200
     # A period's release is final after this day of the following month, 23:59:59 +08:00.
     due_day_of_next_month: int = 15
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
@@ -76,6 +82,12 @@ class Settings:
             state_dir=_env_path("COLLECTWATCH_STATE_DIR", PROJECT_ROOT / ".state"),
             regulator_uscc=os.environ.get("COLLECTWATCH_REGULATOR_USCC", DEFAULT_REGULATOR_USCC),
             max_file_bytes=int(os.environ.get("COLLECTWATCH_MAX_FILE_BYTES", 4 * 1024**3)),
+            xlsx_max_uncompressed_bytes=int(
+                os.environ.get("COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES", 2 * 1024**3)
+            ),
+            xlsx_max_compression_ratio=int(
+                os.environ.get("COLLECTWATCH_XLSX_MAX_COMPRESSION_RATIO", 200)
+            ),
             due_day_of_next_month=int(os.environ.get("COLLECTWATCH_DUE_DAY", 15)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
@@ -112,6 +124,11 @@ class Settings:
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def intake_work_dir(self) -> Path:
+        """Short-lived UTF-8 copies of GB18030 files while DuckDB reads them."""
+        return self.data_dir / "work"
 
     @property
     def reports_dir(self) -> Path:
