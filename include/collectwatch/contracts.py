@@ -19,7 +19,8 @@ TEXT = "VARCHAR"
 TIMESTAMP = "TIMESTAMPTZ"
 DATE = "DATE"
 
-PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# [0-9], not \d (which matches full-width digits too); \Z, not $ (which allows a final "\n").
+PERIOD_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def file_name(submission_type: str, uscc: str, period: str, extension: str = "cs
 
 
 FILE_NAME_PATTERN = re.compile(
-    r"^(?P<type>[a-z_]+)__(?P<uscc>[0-9A-Z]{18})__(?P<period>\d{4}-\d{2})\.(?P<ext>csv|xlsx|parquet)$"
+    r"^(?P<type>[a-z_]+)__(?P<uscc>[0-9A-Z]{18})__(?P<period>[0-9]{4}-[0-9]{2})\.(?P<ext>csv|xlsx|parquet)\Z"
 )
 
 

@@ -207,16 +207,18 @@ def _first_csv_error(con: duckdb.DuckDBPyConnection, path: Path, column_count: i
     """Re-read a file DuckDB refused, collecting errors instead of stopping, for the report:
     (line, error type, message) of the first one."""
     name = f"csv_rejects_{uuid.uuid4().hex}"
+    # Every column is materialised: a projection-pruned scan would not parse the cells.
     con.execute(
-        f"select count(*) from read_csv(?, {_csv_options(column_count)}, store_rejects = true, "
+        f"create temp table {name}_read as select * from read_csv(?, "
+        f"{_csv_options(column_count)}, store_rejects = true, "
         f"rejects_table = '{name}', rejects_scan = '{name}_scan')",
         [str(path)],
     )
     first = con.execute(
         f"select line, error_type, error_message from {name} order by line limit 1"
     ).fetchone()
-    con.execute(f"drop table {name}")
-    con.execute(f"drop table {name}_scan")
+    for table in (name, f"{name}_scan", f"{name}_read"):
+        con.execute(f"drop table {table}")
     return first or (None, None, None)
 
 
@@ -520,13 +522,17 @@ def _read_parquet(con, path: Path, submission_type: SubmissionType, settings: Se
 
 
 def _normalised(text: str, column: Column) -> str:
-    """Trim; fold full-width forms in code, enum, date and numeric columns; drop thousands
-    separators in numeric columns only where the grouping is valid."""
-    value = f"trim({text}, ' ')"
+    """Fold full-width forms in code, enum, date and numeric columns; trim spaces; drop
+    thousands separators in numeric columns only where the grouping is valid. Each step is
+    guarded by a cheap test, so an ordinary ASCII cell is copied, not rewritten."""
+    value = text
     if column.type != TEXT or column.kind or column.allowed:
-        folded = f"trim(translate({value}, {_literal(FULL_WIDTH)}, {_literal(HALF_WIDTH)}), ' ')"
-        # Only non-ASCII cells can hold full-width forms: the common case costs a length check.
+        folded = f"translate({value}, {_literal(FULL_WIDTH)}, {_literal(HALF_WIDTH)})"
         value = f"(case when strlen({value}) <> length({value}) then {folded} else {value} end)"
+    value = (
+        f"(case when prefix({value}, ' ') or suffix({value}, ' ') "
+        f"then trim({value}, ' ') else {value} end)"
+    )
     if column.type in NUMERIC_TYPES:
         value = (
             f"(case when contains({value}, ',') and regexp_full_match({value}, "
@@ -557,8 +563,12 @@ def _finding(rule_id: str, column: Column, condition: str, value: str) -> str:
 
 def safety_findings(con: duckdb.DuckDBPyConnection, submission_type: SubmissionType) -> None:
     """Fill ``format_findings(rule_id, row_no, field, value)``: control characters in any
-    cell (V016) and formula-like text in text cells (V017)."""
-    cases = []
+    cell (V016) and formula-like text in text cells (V017). One regular expression per row
+    finds the rows to look at; only those are checked cell by cell."""
+    cases, suspicious = [], []
+    every_cell = ", ".join(_quote(name) for name in submission_type.column_names)
+    suspicious.append(f"regexp_matches(concat({every_cell}), '{CONTROL_CHARACTERS}')")
+    prefixes = ", ".join(_literal(prefix) for prefix in FORMULA_PREFIXES)
     for column in submission_type.columns:
         cell = _quote(column.name)
         control = f"regexp_extract({cell}, '{CONTROL_CHARACTERS}')"
@@ -572,14 +582,16 @@ def safety_findings(con: duckdb.DuckDBPyConnection, submission_type: SubmissionT
             )
         )
         if column.type == TEXT:
-            prefixes = ", ".join(_literal(prefix) for prefix in FORMULA_PREFIXES)
-            cases.append(_finding("V017", column, f"left({cell}, 1) in ({prefixes})", cell))
+            formula = f"left({cell}, 1) in ({prefixes})"
+            suspicious.append(formula)
+            cases.append(_finding("V017", column, formula, cell))
     con.execute(
         f"""
         create or replace table format_findings as
         with per_row as (
             select _row_no, list_filter([{", ".join(cases)}], lambda f: f is not null) as found
             from submission
+            where {" or ".join(suspicious)}
         )
         select finding.rule_id, _row_no as row_no, finding.field, finding.value::varchar as value
         from (select _row_no, unnest(found) as finding from per_row)
