@@ -52,9 +52,9 @@ def _rows(generated, submission_type) -> tuple[list[str], list[list[str]]]:
     return table[0], table[1:]
 
 
-def _csv_bytes(header, rows, encoding="utf-8", delimiter=",") -> bytes:
+def _csv_bytes(header, rows, encoding="utf-8", delimiter=",", line_end="\n") -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=line_end)
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode(encoding)
@@ -452,6 +452,19 @@ def test_xlsx_with_merged_cells_and_excel_datetimes(settings, generated, tmp_pat
     assert _raw_rows(settings, result) == _baseline(tmp_path, generated, "contact_events")
 
 
+def test_xlsx_dates_in_the_sheet_named_in_english(settings, generated, tmp_path):
+    header, rows = _rows(generated, "institution_registry")
+    for row in rows:
+        for name in ("valid_from", "valid_to"):
+            value = row[header.index(name)]
+            row[header.index(name)] = dt.datetime.fromisoformat(value).date() if value else None
+    path = _landing_path(settings, generated, "institution_registry", "xlsx")
+    _write_xlsx(path, header, rows, "Institution_Registry", before=["封面"])
+    result = _accepted(path, settings)
+    assert result.report.source["sheet"] == "Institution_Registry"
+    assert _raw_rows(settings, result) == _baseline(tmp_path, generated, "institution_registry")
+
+
 def test_gbk_csv(settings, generated, tmp_path):
     header, rows = _rows(generated, "institution_registry")
     assert any(ord(char) > 127 for row in rows for char in row[2])  # Chinese names to decode
@@ -464,7 +477,7 @@ def test_gbk_csv(settings, generated, tmp_path):
 
 def test_utf8_bom_csv(settings, generated, tmp_path):
     header, rows = _rows(generated, "agency_assignment")
-    data = b"\xef\xbb\xbf" + _csv_bytes(header, rows)
+    data = b"\xef\xbb\xbf" + _csv_bytes(header, rows, line_end="\r\n")  # as Excel saves it
     result = _accepted(_land_bytes(settings, generated, "agency_assignment", data), settings)
     assert result.report.source == {"format": "csv", "encoding": "utf-8-bom"}
     assert _raw_rows(settings, result) == _baseline(tmp_path, generated, "agency_assignment")
