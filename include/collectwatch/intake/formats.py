@@ -223,8 +223,8 @@ def _first_csv_error(con: duckdb.DuckDBPyConnection, path: Path, column_count: i
 
 
 def _read_records(con: duckdb.DuckDBPyConnection, path: Path, column_count: int) -> str | None:
-    """Load the records into ``submission_raw``; return the first error's type if DuckDB
-    refuses the file (structural errors raise the edit here)."""
+    """Load the records into ``submission_raw``. A file that is not UTF-8 returns where
+    that was found ("line N"); any other refusal raises its edit, naming the line."""
     try:
         con.execute(
             f"create or replace table submission_raw as "
@@ -294,7 +294,8 @@ def _read_csv(con, path: Path, submission_type: SubmissionType, settings: Settin
     work.parent.mkdir(parents=True, exist_ok=True)
     try:
         _transcode_gb18030(path, work)
-        _read_records(con, work, len(header))
+        if _read_records(con, work, len(header)) is not None:  # cannot happen: it is UTF-8 now
+            raise UnreadableFile("S011", "file", "the GB18030 text did not re-encode as UTF-8")
     finally:
         work.unlink(missing_ok=True)
     return _RawTable(header, {"format": "csv", "encoding": GB18030})
@@ -368,18 +369,23 @@ def _cell_parts() -> dict[type, tuple[str, pa.DataType]]:
 
 def _typed_parts(index: int, values: list, parts: dict) -> dict[str, pa.Array]:
     """Split one column of mixed Python values into typed Arrow arrays, one per cell type
-    present (C-level: ``map(type)`` and numpy masks, no Python loop over the cells)."""
+    present (C-level: ``map(type)`` and numpy masks, no Python loop over the cells).
+    Cells of any other type (none expected) are kept as their ``str``."""
     cells = np.empty(len(values), dtype=object)
     cells[:] = values
     kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+    unknown = np.ones(len(values), dtype=bool)
     arrays = {}
-    for kind in set(kinds.tolist()):
+    for kind in set(kinds.tolist()) & set(parts):
         mask = kinds == kind
-        suffix, arrow_type = parts.get(kind, ("other", pa.string()))
-        selected = np.where(mask, cells, None)
-        if suffix == "other":
-            selected = np.where(mask, np.array(list(map(str, values)), dtype=object), None)
-        arrays[f"c{index}__{suffix}"] = pa.array(selected, type=arrow_type, from_pandas=True)
+        unknown &= ~mask
+        suffix, arrow_type = parts[kind]
+        arrays[f"c{index}__{suffix}"] = pa.array(
+            np.where(mask, cells, None), type=arrow_type, from_pandas=True
+        )
+    if unknown.any():
+        as_text = np.array(list(map(str, values)), dtype=object)
+        arrays[f"c{index}__other"] = pa.array(np.where(unknown, as_text, None), type=pa.string())
     return arrays
 
 
