@@ -67,6 +67,10 @@ class Settings:
     task_retry_delay_s: int = 300
     # Rows of each rule listed in an edit report before it says "and N more".
     report_rows_per_rule: int = 100
+    # Airflow pool of the tasks that write the DuckDB warehouse or the publication. DuckDB has
+    # one writer per file, so the pool has one slot: a manual replay, a backfill and the night
+    # queue behind each other on any executor, while intake tasks (no pool) fan out.
+    warehouse_pool: str = "collectwatch_warehouse"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +86,18 @@ class Settings:
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
         )
+
+    @property
+    def airflow_pools(self) -> dict[str, dict]:
+        """The pools the DAGs use, with their slots. Created at deploy time (airflow-init in
+        docker-compose.yml, the Helm chart's migration job) and by the embedded runs."""
+        return {
+            self.warehouse_pool: {
+                "slots": 1,
+                "description": "DuckDB has one writer: build, audit and publish take this slot",
+                "include_deferred": False,
+            }
+        }
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         return replace(self, data_dir=Path(data_dir).resolve())
