@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shlex
@@ -49,6 +50,7 @@ API_HEALTH_PATH = "/api/v2/monitor/health"
 DATA_VOLUME = "collectwatch-data"
 STATE_VOLUME = "collectwatch-state"
 HELM_VALUES_FILE = ROOT / "deploy" / "helm-values.yaml"
+OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 # Settings the containers take from their volume layout, not from .env.
 PATH_SETTINGS = {"COLLECTWATCH_DATA_DIR", "COLLECTWATCH_STATE_DIR"}
 
@@ -639,12 +641,17 @@ def test_helm_migration_command_exists(arguments, airflow_conf, capsys):
 
 
 @pytest.fixture(scope="module")
-def dag_tasks(airflow_conf) -> list:
+def dags(airflow_conf) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return [task for dag in bag.dags.values() for task in dag.tasks]
+    return bag.dags
+
+
+@pytest.fixture(scope="module")
+def dag_tasks(dags) -> list:
+    return [task for dag in dags.values() for task in dag.tasks]
 
 
 def test_every_pool_the_dags_use_is_created_at_deploy(dag_tasks):
@@ -766,3 +773,58 @@ def test_helm_and_compose_agree_on_airflow_settings():
             variable = f"AIRFLOW__{section.upper()}__{option.upper()}"
             if variable in compose_env and not INTERPOLATION.search(compose_env[variable]):
                 assert compose_env[variable] == str(value), variable
+
+
+# --- the operations guide -----------------------------------------------------------------------
+
+
+def documented_airflow_commands() -> list[tuple[str, ...]]:
+    """The arguments of every `airflow …` command docs/operations.md tells operators to run."""
+    text = OPERATIONS_DOC.read_text(encoding="utf-8").replace("\\\n", " ")
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+    snippets = [line for block in blocks for line in block.splitlines()]
+    snippets += re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    found = set()
+    for snippet in snippets:
+        words = shlex.split(snippet.split("#")[0]) if "airflow " in snippet else []
+        # The command itself, or run in a container (`exec <service> airflow`, `-- airflow`);
+        # not the database user of `psql -U airflow`.
+        starts = [
+            index
+            for index, word in enumerate(words)
+            if word == "airflow" and (index == 0 or words[index - 1] in {*SERVICES, "--"})
+        ]
+        found.update(tuple(words[index + 1 :]) for index in starts[:1])
+    return sorted(found)
+
+
+def test_the_guide_names_its_commands():
+    commands = documented_airflow_commands()
+    for needed in (("dags", "trigger"), ("pools", "set"), ("rotate-fernet-key",)):
+        assert any(args[: len(needed)] == needed for args in commands), needed
+
+
+@pytest.mark.parametrize("arguments", documented_airflow_commands(), ids=" ".join)
+def test_the_guide_runs_only_real_airflow_commands(arguments, airflow_conf):
+    from airflow.cli import cli_parser
+
+    try:
+        cli_parser.get_parser().parse_args(list(arguments))
+    except SystemExit:
+        pytest.fail(f"docs/operations.md: `airflow {' '.join(arguments)}` is no Airflow command")
+
+
+def test_the_guide_names_the_pool_and_every_compose_service():
+    text = OPERATIONS_DOC.read_text(encoding="utf-8")
+    assert SETTINGS.warehouse_pool in text
+    missing = [service for service in SERVICES if f"`{service}`" not in text]
+    assert not missing, f"docs/operations.md does not mention {missing}"
+
+
+def test_the_guide_triggers_real_dags_with_their_params(dags):
+    triggers = [args for args in documented_airflow_commands() if args[:2] == ("dags", "trigger")]
+    assert triggers
+    for args in triggers:
+        dag = dags[args[2]]
+        conf = json.loads(args[args.index("--conf") + 1]) if "--conf" in args else {}
+        assert set(conf) <= set(dag.params), f"{args}: {set(conf) - set(dag.params)}"
