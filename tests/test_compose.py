@@ -1,10 +1,12 @@
-"""docker-compose.yml, the Dockerfile and .env.example, checked against the code they deploy.
+"""docker-compose.yml, the Dockerfile, .env.example, deploy/helm-values.yaml and
+docs/operations.md, checked against the code they deploy.
 
-No Docker engine runs where these tests run, so nothing here builds or starts a container: the
-files are parsed and compared with collectwatch.config (its environment variables and telemetry
-opt-outs), with the pins in requirements.lock / pyproject.toml, and with the installed Airflow
-(its config options, CLI commands and API routes) — each check fails if the stack drifts from the
-code in that way.
+No Docker engine or cluster runs where these tests run, so nothing here builds or starts a
+container: the files are parsed and compared with collectwatch.config (its environment variables,
+defaults, pools and telemetry opt-outs), with the DAGs (the pools and queues their tasks use), with
+the pins in requirements.lock / pyproject.toml, and with the installed Airflow (its config options,
+CLI commands and API routes) — each check fails if the stack drifts from the code in that way.
+tests/integration/test_celery_stack.py runs the same topology as real processes.
 """
 
 from __future__ import annotations
