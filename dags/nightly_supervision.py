@@ -54,7 +54,7 @@ WAREHOUSE_POOL = Settings.from_env().warehouse_pool
     doc_md=__doc__,
 )
 def nightly_supervision():
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def recover() -> dict:
         from collectwatch import pipeline
 

@@ -122,7 +122,10 @@ class Settings:
         return {
             self.warehouse_pool: {
                 "slots": 1,
-                "description": "DuckDB has one writer: build, audit and publish take this slot",
+                "description": (
+                    "DuckDB has one writer: "
+                    "tasks that write the warehouse or the publication take this slot"
+                ),
                 "include_deferred": False,
             }
         }

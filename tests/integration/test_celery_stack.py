@@ -53,7 +53,7 @@ PERIOD = "2026-10"
 # Before the period's due date: both paths publish the same `preliminary` release.
 AS_OF = "2026-11-10T09:00:00+08:00"
 WORKERS = ("cw-worker-1", "cw-worker-2")
-WAREHOUSE_WRITERS = {"build_candidate", "audit_candidate", "publish"}
+WAREHOUSE_WRITERS = {"recover", "build_candidate", "audit_candidate", "publish"}
 STARTUP_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 1200
 ADMIN = "admin"

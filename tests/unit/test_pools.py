@@ -9,7 +9,7 @@ import pytest
 from collectwatch.config import PROJECT_ROOT, Settings
 from collectwatch.orchestration import ensure_pools, migrate_metadata
 
-WAREHOUSE_WRITERS = {"build_candidate", "audit_candidate", "publish"}
+WAREHOUSE_WRITERS = {"recover", "build_candidate", "audit_candidate", "publish"}
 
 
 @pytest.fixture(scope="module")
