@@ -27,13 +27,39 @@
 {% endmacro %}
 
 {% macro conduct_counts(rows_are_counts=false) %}
-    {%- for name, condition in conduct_count_columns() %}
-        {%- if rows_are_counts %}
-    sum({{ name }})::bigint as {{ name }}{{ "," if not loop.last }}
-        {%- else %}
-    count(*) filter (where {{ condition }})::bigint as {{ name }}{{ "," if not loop.last }}
-        {%- endif %}
-    {%- endfor %}
+    {%- for name, condition in conduct_count_columns() -%}
+        {%- if rows_are_counts -%}
+    sum({{ name }})::bigint as {{ name }}{{ ", " if not loop.last }}
+        {%- else -%}
+    count(*) filter (where {{ condition }})::bigint as {{ name }}{{ ", " if not loop.last }}
+        {%- endif -%}
+    {%- endfor -%}
+{% endmacro %}
+
+{# The conduct count columns of `relation`, as a select list. #}
+{% macro conduct_count_list(relation) %}
+    {%- for name, condition in conduct_count_columns() -%}
+    {{ relation }}.{{ name }}{{ ", " if not loop.last }}
+    {%- endfor -%}
+{% endmacro %}
+
+{# The conduct counts of `relation`, zero where it has no row (after an outer join). #}
+{% macro coalesced_conduct_counts(relation) %}
+    {%- for name, condition in conduct_count_columns() -%}
+    coalesce({{ relation }}.{{ name }}, 0)::bigint as {{ name }}{{ ", " if not loop.last }}
+    {%- endfor -%}
+{% endmacro %}
+
+{#
+    One row per (period, key, metric) of `relation`: the metrics as doubles under their
+    names, so thresholds named like the metrics can be joined to them.
+#}
+{% macro metrics_long(relation, key, metrics) %}
+    {%- for metric in metrics -%}
+    select period, {{ key }}, '{{ metric }}' as metric, {{ metric }}::double as metric_value
+    from {{ relation }}
+    {{ " union all " if not loop.last }}
+    {%- endfor -%}
 {% endmacro %}
 
 {#
@@ -50,8 +76,8 @@
         ('campus_visit_share', 'campus_visits', 'visits'),
         ('call_bombing_share', 'call_bombing_calls', 'calls'),
     ] -%}
-    {%- for name, numerator, denominator in shares %}
+    {%- for name, numerator, denominator in shares -%}
     round({{ relation }}.{{ numerator }} / nullif({{ relation }}.{{ denominator }}, 0), 6)::double
-        as {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
+        as {{ name }}{{ ", " if not loop.last }}
+    {%- endfor -%}
 {% endmacro %}

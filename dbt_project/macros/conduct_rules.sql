@@ -8,7 +8,7 @@ select
     max(window_end) filter (where rule_id = 'out_of_hours') as contact_window_end,
     max(limit_count) filter (where rule_id = 'over_frequency') as max_contacts_per_debtor_day,
     max(limit_count) filter (where rule_id = 'call_bombing') as call_bombing_calls,
-    max(window_minutes) filter (where rule_id = 'call_bombing') as call_bombing_window_minutes
+    to_minutes(max(window_minutes) filter (where rule_id = 'call_bombing')) as call_bombing_window
 from {{ ref('conduct_rules') }}
 {% endmacro %}
 

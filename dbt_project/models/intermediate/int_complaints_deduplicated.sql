@@ -1,8 +1,9 @@
 -- One row per complaint (DESIGN Decision 13): copies of a complaint forwarded by the
 -- regulator's hotline share its regulator_ref; the hotline's record is kept, the others
 -- dropped. Without a regulator_ref a record is its own complaint: source || complaint_id,
--- qualified by submitter and period because ids are unique only within a submission. A respondent missing from the kept record is taken from another copy, so a
--- complaint stays attributed to both the lender and the agency when any copy names them.
+-- qualified by submitter and period because ids are unique only within a submission.
+-- A respondent missing from the kept record is taken from another copy, so a complaint
+-- stays attributed to both the lender and the agency when any copy names them.
 with
 
 complaints as (
@@ -33,14 +34,16 @@ respondents as (
 
     select
         complaint_key,
-        min_by(respondent_lender_uscc, preference)
-            filter (where respondent_lender_uscc is not null) as respondent_lender_uscc,
-        min_by(respondent_agency_uscc, preference)
-            filter (where respondent_agency_uscc is not null) as respondent_agency_uscc,
+        min_by(respondent_lender_uscc, preference) filter (
+            where respondent_lender_uscc is not null
+        ) as respondent_lender_uscc,
+        min_by(respondent_agency_uscc, preference) filter (
+            where respondent_agency_uscc is not null
+        ) as respondent_agency_uscc,
         count(*) as copies
 
     from keyed
-    group by complaint_key
+    group by 1
 
 ),
 

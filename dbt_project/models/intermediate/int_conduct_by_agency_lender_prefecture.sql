@@ -27,4 +27,4 @@ select
     {{ conduct_counts() }}
 
 from flagged
-group by period, agency_uscc, lender_uscc, province_code, prefecture_code
+group by 1, 2, 3, 4, 5

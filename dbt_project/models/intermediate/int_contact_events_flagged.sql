@@ -98,7 +98,7 @@ sequenced as (
                         localised.debtor_ref,
                         localised.channel
                     order by localised.contact_at
-                    range between to_minutes(rules.call_bombing_window_minutes) preceding
+                    range between rules.call_bombing_window preceding
                     and current row
                 )
         end as calls_in_window
@@ -151,8 +151,10 @@ select
     episodes.contact_at_local,
     episodes.channel,
     episodes.target,
-    episodes.channel = 'call' as is_call,
     episodes.is_telephony,
+    episodes.is_third_party,
+    episodes.starts_call_bombing_episode,
+    episodes.channel = 'call' as is_call,
     episodes.channel = 'visit' as is_visit,
     coalesce(episodes.contact_of_debtor_day = 1, false) as opens_contacted_debtor_day,
     episodes.contact_at_local::time < rules.contact_window_start
@@ -162,12 +164,10 @@ select
     -- the contact that takes a debtor-day over the limit: one per offending debtor-day
     coalesce(episodes.contact_of_debtor_day = rules.max_contacts_per_debtor_day + 1, false)
         as opens_over_frequency_debtor_day,
-    episodes.is_third_party,
     episodes.is_telephony and episodes.number_type = 'virtual' as is_virtual_number,
     episodes.channel = 'postcard' as is_postcard,
     episodes.channel = 'visit' and episodes.location_type = 'campus' as is_campus_visit,
     coalesce(episodes.is_call_bombing, false) as is_call_bombing,
-    episodes.starts_call_bombing_episode,
     -- the debtor's first episode with this agency in the month: counts bombed debtors once
     coalesce(
         episodes.starts_call_bombing_episode

@@ -40,7 +40,7 @@ conduct_by_agency as (
         {{ conduct_counts(rows_are_counts=true) }}
 
     from conduct
-    group by period, agency_uscc
+    group by 1, 2
 
 ),
 
@@ -53,7 +53,7 @@ cases_by_agency as (
         count(distinct lender_uscc) as lenders_served
 
     from caseload
-    group by period, agency_uscc
+    group by 1, 2
 
 ),
 
@@ -66,17 +66,26 @@ complaints_by_agency as (
 
     from complaints
     where respondent_agency_uscc is not null
-    group by period, respondent_agency_uscc
+    group by 1, 2
 
 ),
 
 agencies as (
 
-    select period, agency_uscc from conduct_by_agency
+    select
+        period,
+        agency_uscc
+    from conduct_by_agency
     union
-    select period, agency_uscc from cases_by_agency
+    select
+        period,
+        agency_uscc
+    from cases_by_agency
     union
-    select period, agency_uscc from complaints_by_agency
+    select
+        period,
+        agency_uscc
+    from complaints_by_agency
 
 ),
 
@@ -90,9 +99,7 @@ combined as (
         coalesce(cases_by_agency.cases_received, 0)::bigint as cases_received,
         coalesce(cases_by_agency.lenders_served, 0)::integer as lenders_served,
         coalesce(conduct_by_agency.prefectures_contacted, 0)::integer as prefectures_contacted,
-        {%- for name, condition in conduct_count_columns() %}
-        coalesce(conduct_by_agency.{{ name }}, 0)::bigint as {{ name }},
-        {%- endfor %}
+        {{ coalesced_conduct_counts('conduct_by_agency') }},
         coalesce(complaints_by_agency.complaints, 0)::bigint as complaints
 
     from agencies

@@ -21,7 +21,7 @@ thresholds as (
 -- one row per agency and metric a threshold can apply to (the threshold_id names it)
 metrics as (
 
-    {%- for metric in [
+    {{ metrics_long('agencies', 'agency_uscc', [
         'complaints_per_10k_cases',
         'out_of_hours_share',
         'over_frequency_share',
@@ -30,15 +30,7 @@ metrics as (
         'postcard_share',
         'campus_visit_share',
         'call_bombing_episodes',
-    ] %}
-    select
-        period,
-        agency_uscc,
-        '{{ metric }}' as metric,
-        {{ metric }}::double as metric_value
-    from agencies
-    {{ "union all" if not loop.last }}
-    {%- endfor %}
+    ]) }}
 
 ),
 
@@ -53,7 +45,7 @@ breaches as (
     from metrics
     inner join thresholds on metrics.metric = thresholds.threshold_id
     where metrics.metric_value >= thresholds.threshold
-    group by metrics.period, metrics.agency_uscc
+    group by 1, 2
 
 )
 

@@ -34,9 +34,7 @@ select
     {{ published_region_columns() }},
     by_level.reporting_agencies::integer as reporting_agencies,
     by_level.lenders_served::integer as lenders_served,
-    {%- for name, condition in conduct_count_columns() %}
-    by_level.{{ name }},
-    {%- endfor %}
+    {{ conduct_count_list('by_level') }},
     {{ conduct_shares('by_level') }},
     {{ release_status('by_level.period') }} as release_status
 

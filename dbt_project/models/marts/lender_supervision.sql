@@ -43,7 +43,7 @@ outsourcing as (
 
     from portfolio
     where bucket <> 'M0'
-    group by period, lender_uscc
+    group by 1, 2
 
 ),
 
@@ -56,7 +56,7 @@ conduct_by_lender as (
         {{ conduct_counts(rows_are_counts=true) }}
 
     from conduct
-    group by period, lender_uscc
+    group by 1, 2
 
 ),
 
@@ -70,7 +70,7 @@ complaints_by_lender as (
 
     from complaints
     where respondent_lender_uscc is not null
-    group by period, respondent_lender_uscc
+    group by 1, 2
 
 ),
 
@@ -100,9 +100,7 @@ combined as (
             false
         ) as outsourcing_share_jumped,
         coalesce(conduct_by_lender.agencies_contacting, 0)::integer as agencies_contacting,
-        {%- for name, condition in conduct_count_columns() %}
-        coalesce(conduct_by_lender.{{ name }}, 0)::bigint as {{ name }},
-        {%- endfor %}
+        {{ coalesced_conduct_counts('conduct_by_lender') }},
         coalesce(complaints_by_lender.complaints, 0)::bigint as complaints,
         coalesce(complaints_by_lender.complaints_naming_an_agency, 0)::bigint
             as complaints_naming_an_agency

@@ -55,7 +55,8 @@ with_flow_source as (
             and buckets.flows_from_bucket = previous.bucket
             and by_level.level = previous.level
             and by_level.region_code = previous.region_code
-    where by_level.bucket <> 'M0'
+    where
+        by_level.bucket <> 'M0'
         and {{ rebuilt_periods('by_level.period') }}
 
 ),
