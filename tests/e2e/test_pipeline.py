@@ -6,8 +6,6 @@ computation from the submitted CSV files, written here in pandas — not the pro
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,43 +13,18 @@ import duckdb
 import pandas as pd
 import pytest
 
-from collectwatch import pipeline
+from collectwatch import pipeline, tables
 from collectwatch.config import Settings
 from collectwatch.files import sha256_file
-from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
 
+from .conftest import AS_OF, PERIOD, published
+
 pytestmark = pytest.mark.e2e
-PERIOD = "2026-10"
-# Before the due date (15 November, 23:59:59 +08:00): a preliminary release.
-AS_OF = "2026-11-10T09:00:00+08:00"
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    settings = Settings.from_env().with_data_dir(root / "data")
-    os.environ["COLLECTWATCH_DATA_DIR"] = str(settings.data_dir)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def submitted(settings, tmp_path_factory):
-    """The generated month, kept aside (intake consumes the landing copies)."""
-    month = generate_month(settings, PERIOD, tmp_path_factory.mktemp("submitted"), seed=5)
-    shutil.copytree(month.out_dir, settings.landing_dir, ignore=shutil.ignore_patterns("*.json"))
-    return month
-
-
-@pytest.fixture(scope="module")
-def first_run(settings, submitted):
-    return run_embedded(settings, [PERIOD], as_of=AS_OF)
 
 
 def _published(settings: Settings, table: str) -> pd.DataFrame:
-    pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
-    folder = settings.publish_dir / PERIOD / pointer["path"] / "internal"
-    return pd.read_parquet(folder / f"{table}.parquet")
+    return published(settings, table, PERIOD)
 
 
 def _expected_by_region(submitted, settings) -> pd.DataFrame:
@@ -97,7 +70,7 @@ def test_the_dags_succeed_and_publish(first_run, settings):
     assert not list(settings.landing_dir.glob("*/*.csv")), "every landed file was taken in"
 
 
-def test_manifest_hashes_match_the_files(first_run, settings):
+def test_manifest_hashes_match_the_files(first_run, settings, submitted):
     pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
     version_dir = settings.publish_dir / PERIOD / pointer["path"]
     manifest = json.loads((version_dir / "manifest.json").read_text())
@@ -105,9 +78,9 @@ def test_manifest_hashes_match_the_files(first_run, settings):
     assert manifest["release_status"] == "preliminary"
     assert manifest["gate"]["passed"] is True
     assert manifest["dbt_invocation_id"]
-    assert len(manifest["input_submissions"]) == len(list(settings.archive_dir.iterdir()))
+    assert len(manifest["input_submissions"]) == len(submitted.files)
     assert set(manifest["files"]) == {
-        f"internal/{t}.{ext}" for t in ("outsourcing_by_region", "recovery_by_bucket")
+        f"{scope}/{t.name}.{ext}" for t in tables.PUBLISHED_TABLES for scope in t.scopes
         for ext in ("csv", "parquet")
     }  # fmt: skip
     for relative, entry in manifest["files"].items():
