@@ -225,6 +225,7 @@ def test_watchlist_holds_exactly_the_planted_agencies(first_run, settings, month
 
 
 def test_outsourcing_jump_flags_the_planted_lender_only(first_run, settings, months, rules):
+    clean_lenders = _planted(months[PERIOD])["clean_lenders"]
     planted = _planted(months[PERIOD])["outsourcing_share_jump"]
     assert planted["jumps_in_this_period"] and planted["base_period"] == BASE_PERIOD
     change = _outsourcing_share(months[PERIOD]) - _outsourcing_share(months[BASE_PERIOD])
@@ -237,7 +238,7 @@ def test_outsourcing_jump_flags_the_planted_lender_only(first_run, settings, mon
         [PERIOD],
     )
     [(lender, found_change)] = flagged
-    assert lender == planted["lender_uscc"] not in planted["clean_lenders"]
+    assert lender == planted["lender_uscc"] not in clean_lenders
     assert found_change == pytest.approx(change.max(), abs=2e-6)
     assert not _warehouse(
         settings,
