@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PERIOD ?= $(shell $(PYTHON) -c "import datetime as d; t=d.date.today().replace(day=1)-d.timedelta(days=1); print(t.strftime('%Y-%m'))")
 SCALE ?= small
+DATA_DIR ?= $(or $(COLLECTWATCH_DATA_DIR),data)
+STATE_DIR ?= $(or $(COLLECTWATCH_STATE_DIR),.state)
+DOCS_DIR = $(abspath $(STATE_DIR))/dbt-docs
 
 # A regulator's pipeline does not phone home (DESIGN "Phoning home").
 export DO_NOT_TRACK := 1
@@ -48,6 +51,21 @@ pytest: install
 # both DAGs; the publication must equal the embedded run's. Several minutes: its own CI step.
 test-integration: install
 	$(BIN)/python -m pytest -q -rs -m integration tests/integration
+
+# dbt docs (every model and column described, lineage) into the state folder. dbt opens
+# a copy of the published warehouse, never the file analysts read; without a raw zone
+# (no `make demo` yet) the docs are built from the parsed project without compiled SQL.
+docs: install
+	mkdir -p $(DOCS_DIR)
+	if [ -f $(DATA_DIR)/warehouse/collectwatch.duckdb ]; then \
+	  cp $(DATA_DIR)/warehouse/collectwatch.duckdb $(DOCS_DIR)/warehouse.duckdb; fi
+	COLLECTWATCH_WAREHOUSE_PATH=$(DOCS_DIR)/warehouse.duckdb \
+	COLLECTWATCH_RAW_DIR=$(abspath $(DATA_DIR))/raw \
+	$(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project \
+	  --target-path $(DOCS_DIR)/target --log-path $(DOCS_DIR)/logs \
+	  --vars '{"periods": ["$(PERIOD)"]}' $(if $(wildcard $(DATA_DIR)/raw/_current.parquet),,--no-compile)
+	@echo "dbt docs: $(DOCS_DIR)/target/index.html"
+	@echo "serve:    $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --target-path $(DOCS_DIR)/target"
 
 # Airflow's own UI and scheduler on the same embedded metadata.
 airflow: install

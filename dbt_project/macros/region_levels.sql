@@ -26,15 +26,44 @@
     )
 {% endmacro %}
 
-{# Only the periods this run rebuilds, when the mart is built incrementally. #}
-{% macro rebuilt_periods_filter(column='period') %}
+{#
+    Only the periods this run rebuilds, when the model is built incrementally; with
+    previous_months=[1, 12] also the month before and the year before each of them (for
+    month-on-month and year-on-year comparisons computed from the source).
+    rebuilt_periods() is the condition (true when not incremental), for use after `and`.
+#}
+{% macro rebuilt_periods(column='period', previous_months=[]) %}
     {%- if is_incremental() -%}
         {%- set periods = var('periods') -%}
         {%- if periods | length == 0 -%}
             {{ exceptions.raise_compiler_error("an incremental run needs var 'periods'") }}
         {%- endif -%}
-        where {{ column }} in ({% for p in periods %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %})
+        {%- set listed -%}
+            {% for p in periods %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %}
+        {%- endset -%}
+        {%- if previous_months | length == 0 -%}
+            {{ column }} in ({{ listed }})
+        {%- else -%}
+            {{ column }} in (
+                select {{ period_before('rebuilt.period', 'lags.months') }}
+                from (select unnest([{{ listed }}]) as period) as rebuilt
+                cross join (select unnest([0, {{ previous_months | join(', ') }}]) as months) as lags
+            )
+        {%- endif -%}
+    {%- else -%}
+        true
     {%- endif -%}
+{% endmacro %}
+
+{% macro rebuilt_periods_filter(column='period', previous_months=[]) %}
+    {%- if is_incremental() -%}
+        where {{ rebuilt_periods(column, previous_months) }}
+    {%- endif -%}
+{% endmacro %}
+
+{# The period `months` months before a YYYY-MM period column, as YYYY-MM. #}
+{% macro period_before(period_column, months) %}
+    strftime(strptime({{ period_column }} || '-01', '%Y-%m-%d') - to_months({{ months }}), '%Y-%m')
 {% endmacro %}
 
 {#

@@ -145,7 +145,8 @@ def _rule(rule: str, en: str, zh: str) -> dict:
 
 
 def _required_columns(table: tables.PublishedTable) -> list[str]:
-    columns = [*tables.REGION_COLUMNS, "release_status", *table.key]
+    region_columns = tables.REGION_COLUMNS if table.regional else ("period",)
+    columns = [*region_columns, "release_status", *table.key]
     columns += [*table.additive, *table.shares, *table.rates_warn_above_one]
     return list(dict.fromkeys(columns))
 
@@ -162,12 +163,14 @@ def _structure_expectations(gxe: ModuleType, table: tables.PublishedTable) -> li
             ),
         )
     ]
-    expectations.append(
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=1,
-            meta=_rule("not_empty", "the table must have rows", "表不得为空"),
+    if table.regional:
+        # A list of institutions over thresholds may rightly be empty; a regional table not.
+        expectations.append(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value=1,
+                meta=_rule("not_empty", "the table must have rows", "表不得为空"),
+            )
         )
-    )
     expectations.append(
         gxe.ExpectCompoundColumnsToBeUnique(
             column_list=list(table.key),
@@ -188,14 +191,9 @@ def _structure_expectations(gxe: ModuleType, table: tables.PublishedTable) -> li
     return expectations
 
 
-def _code_expectations(gxe: ModuleType) -> list:
+def _code_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
     # In-set and regex rules skip nulls in GX; the not-null rules above cover those.
-    return [
-        gxe.ExpectColumnValuesToMatchRegex(
-            column="region_code",
-            regex=r"^\d{6}$",
-            meta=_rule("region_code_format", "region_code must be 6 digits", "区划代码须为6位数字"),
-        ),
+    expectations = [
         gxe.ExpectColumnValuesToBeInSet(
             column="period",
             # Bound per run through the checkpoint's expectation_parameters.
@@ -204,15 +202,6 @@ def _code_expectations(gxe: ModuleType) -> list:
                 "period_expected",
                 "period must be one of the periods being published",
                 "统计期须为本次发布的统计期",
-            ),
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="level",
-            value_set=list(tables.LEVELS),
-            meta=_rule(
-                "level_allowed",
-                "level must be national, province or prefecture",
-                "层级须为全国、省或地市",
             ),
         ),
         gxe.ExpectColumnValuesToBeInSet(
@@ -225,6 +214,26 @@ def _code_expectations(gxe: ModuleType) -> list:
             ),
         ),
     ]
+    if table.regional:
+        expectations += [
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="region_code",
+                regex=r"^\d{6}$",
+                meta=_rule(
+                    "region_code_format", "region_code must be 6 digits", "区划代码须为6位数字"
+                ),
+            ),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="level",
+                value_set=list(tables.LEVELS),
+                meta=_rule(
+                    "level_allowed",
+                    "level must be national, province or prefecture",
+                    "层级须为全国、省或地市",
+                ),
+            ),
+        ]
+    return expectations
 
 
 def _measure_expectations(gxe: ModuleType, table: tables.PublishedTable) -> list:
@@ -414,7 +423,7 @@ def build_suites() -> dict[str, dict]:
 
     suites = {}
     for table in tables.PUBLISHED_TABLES:
-        blocking = _structure_expectations(gxe, table) + _code_expectations(gxe)
+        blocking = _structure_expectations(gxe, table) + _code_expectations(gxe, table)
         blocking += _measure_expectations(gxe, table) + _floor_expectations(gxe, table)
         suites[f"{table.name}.{BLOCKING}"] = _suite_json(
             gx, f"{table.name}.{BLOCKING}", BLOCKING, blocking
@@ -935,6 +944,8 @@ def _derived(run: _GateRun, table: str, kind: str, suite: str, index: tuple, bui
 def _datasets_for(run, table, frame, kinds, previous_dir):
     suites = [name for name in required_suite_names() if name.startswith(f"{table.name}.")]
     yield _Dataset(table.name, table.name, frame, tuple(suites), table.key)
+    if not table.regional:
+        return  # no levels: nothing to reconcile or to compare at national level
     prefix = ("check", "comparison", "period", *table.breakdown)
     yield from _derived(
         run,

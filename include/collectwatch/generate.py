@@ -6,8 +6,9 @@ count, and a national month (tens of millions of contact events) needs no Python
 
 Known facts are planted on top of the baseline (an agency calling out of hours in one
 prefecture, a debtor called 20 times in an hour, a prefecture served by one lender, an
-agency with a complaint spike) and described in ``planted-<period>.json`` so tests can
-assert the pipeline finds them.
+agency with a complaint spike, a lender whose outsourcing share jumps in even months) and
+described in ``planted-<period>.json``, with the institutions nothing was planted on, so
+tests can assert the pipeline finds the facts and flags no one else.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ LENDER_KINDS = (
 )
 AGENCY_KINDS = ("collection_agency", "collection_agency", "law_firm", "amc")
 
+# Share of each overdue bucket the planted lender outsources on top of its usual share in
+# the months it jumps (capped at the whole bucket).
+OUTSOURCING_JUMP = 0.4
+
 
 @dataclass(frozen=True)
 class GeneratedMonth:
@@ -126,6 +131,7 @@ class _Generator:
         )
         self._regions(settings.region_seed)
         self._institutions(settings.regulator_uscc)
+        self._plant_outsourcing_jump()
         self._portfolio()
         self._plant_small_province()
         self._assignments()
@@ -196,6 +202,27 @@ class _Generator:
             """
         )
 
+    @property
+    def jumps_this_month(self) -> bool:
+        """The planted lender outsources much more in even months than in odd ones, so a
+        month after an odd base month (e.g. 2026-09 -> 2026-10) shows the jump."""
+        return int(self.period[5:7]) % 2 == 0
+
+    def _plant_outsourcing_jump(self) -> None:
+        # Plant 4: one lender (chosen by the seed alone, so the same in every month) hands
+        # 40 points more of every overdue bucket to its agencies in even months. Every other
+        # draw is the same from month to month, so no other lender's share moves.
+        self.con.execute(
+            f"""
+            create table outsourcing_jump as
+            select arg_min(uscc, u(uscc, 'outsourcing', 'jump')) as lender_uscc,
+                   {OUTSOURCING_JUMP} as added_fraction
+            from institutions
+            where role = 'lender' and {str(self.jumps_this_month).lower()}
+            having count(*) > 0
+            """
+        )
+
     def _portfolio(self) -> None:
         footprint = self.scale.lender_footprint / self.scale.prefectures
         self.con.execute(
@@ -234,9 +261,11 @@ class _Generator:
                                        * (0.8 + 0.4 * u(s.lender_uscc, s.region_code || b.bucket, 'ageing')))
                        end::bigint as accounts,
                        least(1.0, b.outsourced_share
-                             * (0.7 + 0.6 * u(s.lender_uscc, s.region_code || b.bucket, 'outsourcing')))
+                             * (0.7 + 0.6 * u(s.lender_uscc, s.region_code || b.bucket, 'outsourcing'))
+                             + coalesce(j.added_fraction, 0) * (b.bucket <> 'M0')::int)
                            as outsourced_fraction
                 from sized as s cross join bucket_profile as b
+                left join outsourcing_jump as j using (lender_uscc)
             ),
             measured as (
                 select *,
@@ -766,8 +795,33 @@ class _Generator:
             having count(distinct lender_uscc) = 1 order by prefecture_code
             """
         ).fetchall()
+        jump = con.execute(
+            "select arg_min(uscc, u(uscc, 'outsourcing', 'jump')) from institutions "
+            "where role = 'lender'"
+        ).fetchone()[0]
+        planted_agencies = {night[0], bombing[0]}
+        agencies = [
+            row[0]
+            for row in con.execute(
+                "select distinct agency_uscc from agency_caseload order by 1"
+            ).fetchall()
+        ]
+        lenders = [
+            row[0]
+            for row in con.execute(
+                "select distinct lender_uscc from lender_portfolio order by 1"
+            ).fetchall()
+        ]
         return {
             "period": self.period,
+            "outsourcing_share_jump": {
+                "lender_uscc": jump,
+                "jumps_in_this_period": self.jumps_this_month,
+                "base_period": _previous_period(self.period),
+                "added_outsourced_fraction": OUTSOURCING_JUMP,
+            },
+            "clean_agencies": [a for a in agencies if a not in planted_agencies],
+            "clean_lenders": [lender for lender in lenders if lender != jump],
             "regulator_uscc": regulator_uscc,
             "out_of_hours_agency": {
                 "agency_uscc": night[0],
@@ -797,6 +851,11 @@ def _date_files(out_dir: Path, period: str, late_lender: str, due_day: int) -> N
     for path in out_dir.glob("*/*.csv"):
         stamp = late if path == late_file else on_time
         os.utime(path, (stamp, stamp))
+
+
+def _previous_period(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:7]) - 1
+    return f"{year - (month == 0):04d}-{month or 12:02d}"
 
 
 def _write_submissions(

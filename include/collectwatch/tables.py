@@ -54,6 +54,41 @@ class PublishedTable:
     def public(self) -> bool:
         return "public" in self.scopes
 
+    # A regional table has a row per level and region that must add up across levels; a
+    # list of institutions (agency_watchlist) has neither, and may rightly be empty.
+    regional: bool = True
+
+
+# The conduct rules' counts and shares (dbt macros conduct_count_columns, conduct_shares).
+CONDUCT_COUNTS = (
+    "contacts",
+    "calls",
+    "telephony_contacts",
+    "visits",
+    "contacted_debtor_days",
+    "out_of_hours_contacts",
+    "over_frequency_contacts",
+    "over_frequency_debtor_days",
+    "third_party_contacts",
+    "emergency_contact_contacts",
+    "family_contacts",
+    "other_third_party_contacts",
+    "virtual_number_contacts",
+    "postcard_contacts",
+    "campus_visits",
+    "call_bombing_calls",
+    "call_bombing_episodes",
+    "call_bombing_debtors",
+)
+CONDUCT_SHARES = (
+    "out_of_hours_share",
+    "over_frequency_share",
+    "third_party_share",
+    "virtual_number_share",
+    "postcard_share",
+    "campus_visit_share",
+    "call_bombing_share",
+)
 
 PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
     PublishedTable(
@@ -120,6 +155,34 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
             "agency_commission",
         ),
         shares=(),
+    ),
+    PublishedTable(
+        name="conduct_compliance",
+        key=("period", "level", "region_code"),
+        additive=CONDUCT_COUNTS,
+        shares=CONDUCT_SHARES,
+    ),
+    PublishedTable(
+        name="complaints_by_region",
+        key=("period", "level", "region_code", "category"),
+        breakdown=("category",),
+        additive=(
+            "complaints",
+            "attributed_to_lender",
+            "attributed_to_agency",
+            "attributed_to_both",
+            "overdue_accounts",
+            "complaints_not_withdrawn",
+            "resolved_in_time",
+        ),
+        shares=("timely_resolution_share",),
+    ),
+    PublishedTable(
+        name="agency_watchlist",
+        key=("period", "agency_uscc"),
+        additive=(),
+        shares=tuple(share for share in CONDUCT_SHARES if share != "call_bombing_share"),
+        regional=False,
     ),
 )
 

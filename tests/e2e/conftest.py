@@ -1,21 +1,25 @@
-"""One pipeline run for all end-to-end modules: generating, taking in and publishing a
-month costs minutes here, so the generated month and its first run are session fixtures.
-Modules that change the published state (new inputs, new versions) sort after
-test_pipeline.py and put those tests last."""
+"""One pipeline run shared by every end-to-end module: two generated months (a base
+month and the month after it, so month-on-month figures and the planted outsourcing jump
+exist), taken in and published by the real DAGs once per session. Modules that change the
+published state (new inputs, new versions) sort after test_pipeline.py and put those tests
+last."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
+import pandas as pd
 import pytest
 
 from collectwatch.config import Settings
 from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
 
+BASE_PERIOD = "2026-09"
 PERIOD = "2026-10"
-# Before the due date (15 November, 23:59:59 +08:00): a preliminary release.
+# Before 2026-10's due date (15 November, 23:59:59 +08:00): preliminary; 2026-09 is final.
 AS_OF = "2026-11-10T09:00:00+08:00"
 
 
@@ -28,13 +32,32 @@ def settings(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def submitted(settings, tmp_path_factory):
-    """The generated month, kept aside (intake consumes the landing copies)."""
-    month = generate_month(settings, PERIOD, tmp_path_factory.mktemp("submitted"), seed=5)
-    shutil.copytree(month.out_dir, settings.landing_dir, ignore=shutil.ignore_patterns("*.json"))
-    return month
+def months(settings, tmp_path_factory):
+    """The generated months by period, kept aside (intake consumes the landing copies)."""
+    generated = {}
+    for period in (BASE_PERIOD, PERIOD):
+        month = generate_month(settings, period, tmp_path_factory.mktemp(period), seed=5)
+        shutil.copytree(
+            month.out_dir,
+            settings.landing_dir,
+            ignore=shutil.ignore_patterns("*.json"),
+            dirs_exist_ok=True,
+        )
+        generated[period] = month
+    return generated
 
 
 @pytest.fixture(scope="session")
-def first_run(settings, submitted):
-    return run_embedded(settings, [PERIOD], as_of=AS_OF)
+def submitted(months):
+    return months[PERIOD]
+
+
+@pytest.fixture(scope="session")
+def first_run(settings, months):
+    return run_embedded(settings, [BASE_PERIOD, PERIOD], as_of=AS_OF)
+
+
+def published(settings: Settings, table: str, period: str = PERIOD) -> pd.DataFrame:
+    pointer = json.loads((settings.publish_dir / period / "latest.json").read_text())
+    folder = settings.publish_dir / period / pointer["path"] / "internal"
+    return pd.read_parquet(folder / f"{table}.parquet")

@@ -18,16 +18,13 @@ from collectwatch.config import Settings
 from collectwatch.files import sha256_file
 from collectwatch.orchestration import run_embedded
 
+from .conftest import AS_OF, PERIOD, published
+
 pytestmark = pytest.mark.e2e
-PERIOD = "2026-10"
-# Before the due date (15 November, 23:59:59 +08:00): a preliminary release.
-AS_OF = "2026-11-10T09:00:00+08:00"
 
 
 def _published(settings: Settings, table: str) -> pd.DataFrame:
-    pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
-    folder = settings.publish_dir / PERIOD / pointer["path"] / "internal"
-    return pd.read_parquet(folder / f"{table}.parquet")
+    return published(settings, table, PERIOD)
 
 
 def _expected_by_region(submitted, settings) -> pd.DataFrame:
@@ -73,7 +70,7 @@ def test_the_dags_succeed_and_publish(first_run, settings):
     assert not list(settings.landing_dir.glob("*/*.csv")), "every landed file was taken in"
 
 
-def test_manifest_hashes_match_the_files(first_run, settings):
+def test_manifest_hashes_match_the_files(first_run, settings, submitted):
     pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
     version_dir = settings.publish_dir / PERIOD / pointer["path"]
     manifest = json.loads((version_dir / "manifest.json").read_text())
@@ -81,9 +78,9 @@ def test_manifest_hashes_match_the_files(first_run, settings):
     assert manifest["release_status"] == "preliminary"
     assert manifest["gate"]["passed"] is True
     assert manifest["dbt_invocation_id"]
-    assert len(manifest["input_submissions"]) == len(list(settings.archive_dir.iterdir()))
+    assert len(manifest["input_submissions"]) == len(submitted.files)
     assert {
-        f"internal/{t}.{ext}" for t in ("outsourcing_by_region", "recovery_by_bucket")
+        f"internal/{t.name}.{ext}" for t in tables.PUBLISHED_TABLES
         for ext in ("csv", "parquet", "xlsx")
     } <= set(manifest["files"])  # fmt: skip
     on_disk = {

@@ -115,3 +115,46 @@ def test_planted_facts_are_in_the_files(month):
             [cell["prefecture_code"]],
         ).fetchone()[0]
         assert lenders == 1
+
+
+def _outsourcing_shares(month) -> dict[str, float]:
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"""
+        select lender_uscc,
+               sum(balance_outsourced::decimal(18,2)) / sum(balance::decimal(18,2))
+        from {_csv(month, "lender_portfolio")} where bucket <> 'M0' group by 1
+        """
+        )
+        .fetchall()
+    )
+    return {lender: float(share) for lender, share in rows}
+
+
+def test_planted_outsourcing_jump_shows_after_the_base_month(month, tmp_path):
+    base = generate_month(Settings.from_env(), "2026-09", tmp_path, seed=11)
+    planted = json.loads(month.planted_path.read_text())
+    jump = planted["outsourcing_share_jump"]
+    assert jump["jumps_in_this_period"] and jump["base_period"] == "2026-09"
+    assert not json.loads(base.planted_path.read_text())["outsourcing_share_jump"][
+        "jumps_in_this_period"
+    ]
+    before, after = _outsourcing_shares(base), _outsourcing_shares(month)
+    changes = {lender: after[lender] - before[lender] for lender in after}
+    assert changes.pop(jump["lender_uscc"]) > 0.3
+    assert max(abs(change) for change in changes.values()) < 1e-9
+    # Every other lender is listed as clean, and every agency but the two planted ones.
+    assert sorted(planted["clean_lenders"]) == sorted(changes)
+    planted_agencies = {
+        planted["out_of_hours_agency"]["agency_uscc"],
+        planted["call_bombing"]["agency_uscc"],
+    }
+    agencies = (
+        duckdb.connect()
+        .execute(f"select distinct agency_uscc from {_csv(month, 'agency_caseload')}")
+        .fetchall()
+    )
+    assert sorted(planted["clean_agencies"]) == sorted(
+        {agency for (agency,) in agencies} - planted_agencies
+    )

@@ -55,12 +55,7 @@ regions as (
 )
 
 select
-    overdue.period,
-    overdue.level,
-    overdue.region_code,
-    regions.region_name_zh,
-    regions.region_name_en,
-    regions.parent_region_code,
+    {{ published_region_columns('overdue') }},
     overdue.reporting_lenders::integer as reporting_lenders,
     coalesce(agencies.active_agencies, 0)::integer as active_agencies,
     overdue.overdue_accounts::bigint as overdue_accounts,
