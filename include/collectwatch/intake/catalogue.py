@@ -71,6 +71,13 @@ RULES: dict[str, Rule] = {
             "文件名中的期间不是有效的 YYYY-MM 月份。",
         ),
         Rule(
+            "S010",
+            SYNTACTIC,
+            "The submitter may not submit this type: unknown, suspended or revoked in the "
+            "institution registry, or the type is not one its role submits.",
+            "报送机构无权报送该类型：未在机构名录中登记、已暂停或已撤销，或其角色不报送该类型。",
+        ),
+        Rule(
             "V001",
             VALIDITY,
             "The value does not have the column's type.",
@@ -138,6 +145,19 @@ RULES: dict[str, Rule] = {
             "不得报送个人信息（手机号码或身份证号码）。",
         ),
         Rule(
+            "V018",
+            VALIDITY,
+            "Chinese characters (a personal name) in an identifier or reference field.",
+            "标识或引用字段中含有汉字（可能为个人姓名）。",
+        ),
+        Rule(
+            "V019",
+            VALIDITY,
+            "The complaint's source does not match the submitter's role (lender, agency; "
+            "hotline and association only from the regulator).",
+            "投诉来源与报送机构角色不符（贷款机构、催收机构；热线和协会仅由监管机构报送）。",
+        ),
+        Rule(
             "Q001",
             QUALITY,
             "Recovered in the month exceeds the bucket's balance.",
@@ -148,6 +168,46 @@ RULES: dict[str, Rule] = {
             QUALITY,
             "The commission rate is outside 0–0.6.",
             "佣金费率超出 0–0.6 的合理范围。",
+        ),
+        Rule(
+            "Q003",
+            QUALITY,
+            "The region's overdue share of balance is more than 3 times the submitter's last "
+            "accepted month.",
+            "该地区逾期余额占比超过本机构上一已接受月份的 3 倍。",
+        ),
+        Rule(
+            "Q004",
+            QUALITY,
+            "balance_outsourced differs by more than 1% from the sum of the lender's "
+            "agency_assignment.balance_assigned for the same region and bucket.",
+            "委外余额与本机构同一地区、账龄段委托明细的委托余额合计相差超过 1%。",
+        ),
+        Rule(
+            "Q005",
+            QUALITY,
+            "The counterparty is not an active institution of the expected role in the "
+            "institution registry.",
+            "交易对手未在机构名录中登记为相应角色的正常经营机构。",
+        ),
+        Rule(
+            "M001",
+            MACRO,
+            "Lender and agency disagree by more than 5% on the balance assigned for the same "
+            "lender, agency and region.",
+            "贷款机构与催收机构对同一委托方、受托方和地区的委托余额相差超过 5%。",
+        ),
+        Rule(
+            "M002",
+            MACRO,
+            "Received after the due date (the 15th of the next month, 23:59:59 +08:00).",
+            "报送时间晚于截止日期（次月 15 日 23:59:59，北京时间）。",
+        ),
+        Rule(
+            "M003",
+            MACRO,
+            "No institution registry was in effect: the submitter's permission was not checked.",
+            "尚无生效的机构名录：未核验报送机构的报送权限。",
         ),
     )
 }

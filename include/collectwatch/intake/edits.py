@@ -13,11 +13,21 @@ import duckdb
 from collectwatch.contracts import COUNT, MONEY, RATE, TEXT, TIMESTAMP, Column, SubmissionType
 from collectwatch.uscc import sql_is_valid
 
-# Chinese mobile numbers and 18-digit resident ID numbers with a valid check digit
-# (GB 11643): raw identifiers that must never reach the regulator.
+# Personal data that must never reach the regulator (DESIGN Decisions 10 and 11), searched
+# for in every text cell that is not already a well-formed value of its column (a valid
+# USCC, a 64-hex reference, an allowed code, a known region, a number ...):
+# - V015: an 11-digit mainland mobile number (1[3-9] + 9 digits, no digit either side) and
+#   an 18-digit resident ID number (GB 11643) whose check digit is right;
+# - V018: Han characters, i.e. a Chinese personal name, where no name belongs
+#   (identifier and reference columns).
+# Licence numbers are the issuer's digit runs: only the ID-number pattern applies to them.
 MOBILE_PATTERN = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
 ID_PATTERN = r"[1-9][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+HAN_PATTERN = r"\p{Han}"
+NO_MOBILE_CHECK_COLUMNS = ("licence_no",)
+IDENTIFIER_COLUMNS = ("event_id", "complaint_id", "regulator_ref")
+PERSONAL_DATA_RULES = ("V015", "V018")
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 NUMERIC_TYPES = (MONEY, COUNT, RATE)
 
@@ -39,8 +49,16 @@ def _id_number_sql(value: str) -> str:
 
 
 def mask(value: str) -> str:
-    """SQL expression masking a personal-data value for reports: keep 3 + 2 characters."""
-    return f"left({value}, 3) || repeat('*', greatest(length({value}) - 5, 0)) || right({value}, 2)"
+    """SQL expression masking a personal-data value for reports: Han characters (names)
+    never shown, otherwise only the first 3 and last 2 characters."""
+    hidden = f"regexp_replace({value}, '{HAN_PATTERN}', '*', 'g')"
+    return (
+        f"left({hidden}, 3) || repeat('*', greatest(length({hidden}) - 5, 0)) || right({hidden}, 2)"
+    )
+
+
+def _allowed(column: Column, cell: str) -> str:
+    return f"{cell} in ({', '.join(repr(code) for code in column.allowed)})"
 
 
 class _CellRules:
@@ -68,14 +86,37 @@ class _CellRules:
         if column.type in NUMERIC_TYPES:
             self.add("V006", column, f"try_cast({cell} as {column.type}) < 0")
         if column.allowed:
-            allowed = ", ".join(f"'{code}'" for code in column.allowed)
-            self.add("V003", column, f"{present} and {cell} not in ({allowed})")
+            self.add("V003", column, f"{present} and not {_allowed(column, cell)}")
         self._kind(column, cell, present)
         if column.name == submitter_column:
             self.add("V013", column, f"{cell} <> '{self.submitter_uscc}'")
-        if column.type == TEXT and not column.allowed and column.kind not in ("uscc", "hmac_ref"):
-            pii = f"regexp_matches({cell}, '{MOBILE_PATTERN}') or {_id_number_sql(cell)}"
-            self.add("V015", column, f"{present} and ({pii})", mask(cell))
+        self._personal_data(column, cell, present)
+
+    def _personal_data(self, column: Column, cell: str, present: str) -> None:
+        """V015 / V018 on every cell that is not a well-formed value of its column."""
+        suspect = f"{present} and not coalesce({self._well_formed(column, cell)}, false)"
+        patterns = [_id_number_sql(cell)]
+        if column.name not in NO_MOBILE_CHECK_COLUMNS:
+            patterns.append(f"regexp_matches({cell}, '{MOBILE_PATTERN}')")
+        self.add("V015", column, f"{suspect} and ({' or '.join(patterns)})", mask(cell))
+        if column.name in IDENTIFIER_COLUMNS or column.kind in ("uscc", "hmac_ref"):
+            self.add(
+                "V018", column, f"{suspect} and regexp_matches({cell}, '{HAN_PATTERN}')", mask(cell)
+            )
+
+    def _well_formed(self, column: Column, cell: str) -> str:
+        """A condition true when the cell is a valid value of its column, so cannot hold
+        personal data; free text is never well-formed."""
+        if column.type != TEXT:
+            return f"try_cast({cell} as {column.type}) is not null"
+        if column.allowed:
+            return _allowed(column, cell)
+        return {
+            "uscc": sql_is_valid(cell),
+            "hmac_ref": f"regexp_full_match({cell}, '[0-9a-f]{{64}}')",
+            "region": f"{cell} in (select region_code from regions)",
+            "period": f"{cell} = '{self.period}'",
+        }.get(column.kind, "false")
 
     def _kind(self, column: Column, cell: str, present: str) -> None:
         if column.kind == "uscc":

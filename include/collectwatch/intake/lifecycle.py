@@ -175,10 +175,34 @@ class StateStore:
             raise KeyError(f"no submission {submission_id!r}")
         return Submission(**row)
 
-    def current(self) -> list[Submission]:
-        """The accepted version of every (submitter, type, period)."""
+    def current(
+        self,
+        submission_type: str | None = None,
+        period: str | None = None,
+        submitter_uscc: str | None = None,
+    ) -> list[Submission]:
+        """The accepted version of every (submitter, type, period), optionally only those
+        of one type, period or submitter."""
+        filters = {
+            "submission_type": submission_type,
+            "period": period,
+            "submitter_uscc": submitter_uscc,
+        }
+        chosen = {name: value for name, value in filters.items() if value is not None}
+        where = "".join(f" and {name} = ?" for name in chosen)
         with self._connect() as con:
             rows = con.execute(
-                "select * from submissions where status = ? order by submission_id", (ACCEPTED,)
+                f"select * from submissions where status = ?{where} order by submission_id",
+                (ACCEPTED, *chosen.values()),
+            ).fetchall()
+        return [Submission(**row) for row in rows]
+
+    def decided_before(self, status: str, decided_before: str) -> list[Submission]:
+        """Submissions in ``status`` decided before an ISO timestamp (for purging)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select * from submissions where status = ? and decided_at < ? "
+                "order by submission_id",
+                (status, decided_before),
             ).fetchall()
         return [Submission(**row) for row in rows]
