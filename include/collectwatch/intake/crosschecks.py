@@ -136,7 +136,7 @@ def outsourced_vs_assigned(con: duckdb.DuckDBPyConnection, context: Context) -> 
         insert into findings
         select 'Q004', row_no, '{field}',
                printf('balance_outsourced %s, sum of balance_assigned %s',
-                      coalesce(outsourced, 0), coalesce(assigned, 0))
+                      coalesce(outsourced, 0)::varchar, coalesce(assigned, 0)::varchar)
         from ({this}) left join ({that}) using (region_code, bucket)
         where {_differs("outsourced", "assigned", tolerance)}
         """
@@ -194,7 +194,8 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
         )
         select 'M001', row_no, '{this_amount}',
                printf('%s %s, counterparty %s: %s',
-                      {theirs}, coalesce(this_amount, 0), '{that_amount}', coalesce(that_amount, 0))
+                      {theirs}, coalesce(this_amount, 0)::varchar, '{that_amount}',
+                      coalesce(that_amount, 0)::varchar)
         from this_side left join that_side using ({theirs}, region_code)
         where {theirs} in {_sql_list(s.submitter_uscc for s in other)}
           and {_differs("this_amount", "that_amount", tolerance)}
