@@ -65,22 +65,31 @@ class Submission:
 
 
 class StateStore:
+    """The store's SQLite file behind one connection per instance (opened on first use):
+    an intake batch makes a few statements per file, and opening a connection costs more
+    than they do."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con: sqlite3.Connection | None = None
         with self._connect() as con:
             con.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
+        if self._con is None:
+            con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             con.execute("pragma journal_mode = wal")
             con.execute("pragma busy_timeout = 60000")
             con.row_factory = sqlite3.Row
-            yield con
-        finally:
-            con.close()
+            self._con = con
+        yield self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -67,12 +67,15 @@ def _check_name(path: Path, report: EditReport, folder_uscc: str | None, setting
 
 
 def _check_header(header: list[str], submission_type: str, report: EditReport) -> bool:
+    """S005 / S006; True when the header is the contract's."""
     expected = SUBMISSION_TYPES[submission_type].column_names
-    for missing in [name for name in expected if name not in header]:
-        report.add_file_finding("S005", missing, "")
-    for extra in [name for name in header if name not in expected]:
-        report.add_file_finding("S006", extra, extra)
-    return not report.rule_counts
+    missing = [name for name in expected if name not in header]
+    extra = [name for name in header if name not in expected]
+    for name in missing:
+        report.add_file_finding("S005", name, "")
+    for name in extra:
+        report.add_file_finding("S006", name, name)
+    return not missing and not extra
 
 
 def _outcome(report: EditReport) -> str:
@@ -120,6 +123,8 @@ class IntakeSession:
 
     def close(self) -> None:
         self.con.close()
+        if self.store is not None:
+            self.store.close()
         if self.accepted_any:
             write_current(self.settings)
             self.accepted_any = False
