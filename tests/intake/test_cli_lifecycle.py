@@ -143,6 +143,7 @@ def test_check_leaves_no_state(cli):
 def test_purge_removes_old_quarantine_and_logs_it(cli):
     settings, landing = cli
     stray = settings.landing_dir / landing.source("lender_portfolio").parent.name / "x.csv"
+    stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_text("a,b\n1,2\n")
     assert _run(settings, "intake", str(stray)).returncode == 2
     quarantined = list(settings.quarantine_dir.iterdir())
