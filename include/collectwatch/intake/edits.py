@@ -38,7 +38,8 @@ def _quote(name: str) -> str:
 
 def _id_number_sql(value: str) -> str:
     """True when ``value`` contains an 18-digit ID number whose check digit is right."""
-    candidate = f"regexp_extract({value}, '{ID_PATTERN}')"
+    # NULL, not '', when nothing matches: the digit casts below then stay NULL
+    candidate = f"nullif(regexp_extract({value}, '{ID_PATTERN}'), '')"
     total = " + ".join(
         f"{weight} * substr({candidate}, {i + 1}, 1)::int" for i, weight in enumerate(ID_WEIGHTS)
     )
@@ -61,90 +62,113 @@ def _allowed(column: Column, cell: str) -> str:
     return f"{cell} in ({', '.join(repr(code) for code in column.allowed)})"
 
 
+# The rule a malformed cell breaks, by the column's check (type, code list or kind).
+MALFORMED_RULE = {"uscc": "V004", "region": "V005", "period": "V007", "hmac_ref": "V012"}
+
+
+def _struct(rule_id: str, column: Column, value: str) -> str:
+    return f"{{'rule_id': '{rule_id}', 'field': '{column.name}', 'value': {value}}}"
+
+
 class _CellRules:
-    """Collects (rule id, field, failing condition, reported value) for one contract."""
+    """Builds, per contract, one list expression of findings per row.
+
+    Clean rows must cost little: every cell is tested once for being a well-formed value
+    of its column (type, code list, valid USCC, known region, 64-hex reference ...). Only
+    a malformed cell is then told which rule it breaks and searched for personal data;
+    the few rules that apply to well-formed values (missing, negative, timestamps,
+    submitter) are tested on every row.
+    """
 
     def __init__(self, period: str, submitter_uscc: str):
         self.period = period
         self.submitter_uscc = submitter_uscc
         self.cases: list[str] = []
+        self.lists: list[str] = []
 
     def add(self, rule_id: str, column: Column, condition: str, value: str | None = None) -> None:
         reported = value or _quote(column.name)
-        self.cases.append(
-            f"case when {condition} then {{'rule_id': '{rule_id}', 'field': '{column.name}', "
-            f"'value': {reported}}} end"
-        )
+        self.cases.append(f"case when {condition} then {_struct(rule_id, column, reported)} end")
 
     def column(self, column: Column, submitter_column: str | None) -> None:
         cell = _quote(column.name)
         present = f"nullif(trim({cell}), '') is not null"
         if column.required:
             self.add("V002", column, f"not ({present})")
-        if column.type != TEXT:
-            self.add("V001", column, f"{present} and try_cast({cell} as {column.type}) is null")
         if column.type in NUMERIC_TYPES:
             self.add("V006", column, f"try_cast({cell} as {column.type}) < 0")
-        if column.allowed:
-            self.add("V003", column, f"{present} and not {_allowed(column, cell)}")
-        self._kind(column, cell, present)
+        if column.type == TIMESTAMP:
+            self._timestamp(column, cell, present)
         if column.name == submitter_column:
             self.add("V013", column, f"{cell} <> '{self.submitter_uscc}'")
-        self._personal_data(column, cell, present)
+        self._malformed(column, cell, present)
 
-    def _personal_data(self, column: Column, cell: str, present: str) -> None:
-        """V015 / V018 on every cell that is not a well-formed value of its column."""
-        suspect = f"{present} and not coalesce({self._well_formed(column, cell)}, false)"
+    def _malformed(self, column: Column, cell: str, present: str) -> None:
+        """The column's own rule and the personal-data rules, on malformed cells only."""
+        found = []
+        rule_id = (
+            "V001"
+            if column.type != TEXT
+            else "V003"
+            if column.allowed
+            else MALFORMED_RULE.get(column.kind)
+        )
+        if rule_id:
+            found.append(_struct(rule_id, column, cell))
         patterns = [_id_number_sql(cell)]
         if column.name not in NO_MOBILE_CHECK_COLUMNS:
             patterns.append(f"regexp_matches({cell}, '{MOBILE_PATTERN}')")
-        self.add("V015", column, f"{suspect} and ({' or '.join(patterns)})", mask(cell))
+        found.append(
+            f"case when {' or '.join(patterns)} then {_struct('V015', column, mask(cell))} end"
+        )
         if column.name in IDENTIFIER_COLUMNS or column.kind in ("uscc", "hmac_ref"):
-            self.add(
-                "V018", column, f"{suspect} and regexp_matches({cell}, '{HAN_PATTERN}')", mask(cell)
+            found.append(
+                f"case when regexp_matches({cell}, '{HAN_PATTERN}') "
+                f"then {_struct('V018', column, mask(cell))} end"
             )
+        well_formed = self._well_formed(column, cell)
+        self.lists.append(
+            f"case when {present} and not coalesce({well_formed}, false) "
+            f"then [{', '.join(found)}] end"
+        )
 
     def _well_formed(self, column: Column, cell: str) -> str:
-        """A condition true when the cell is a valid value of its column, so cannot hold
-        personal data; free text is never well-formed."""
+        """True when the cell is a valid value of its column (and so cannot hold personal
+        data); free text is never well-formed. USCCs are checked once per distinct code
+        (table ``invalid_codes``), not once per row."""
         if column.type != TEXT:
             return f"try_cast({cell} as {column.type}) is not null"
         if column.allowed:
             return _allowed(column, cell)
         return {
-            "uscc": sql_is_valid(cell),
+            "uscc": f"{cell} not in (select code from invalid_codes)",
             "hmac_ref": f"regexp_full_match({cell}, '[0-9a-f]{{64}}')",
             "region": f"{cell} in (select region_code from regions)",
             "period": f"{cell} = '{self.period}'",
         }.get(column.kind, "false")
 
-    def _kind(self, column: Column, cell: str, present: str) -> None:
-        if column.kind == "uscc":
-            self.add("V004", column, f"{present} and not {sql_is_valid(cell)}")
-        elif column.kind == "region":
-            self.add(
-                "V005", column, f"{present} and {cell} not in (select region_code from regions)"
-            )
-        elif column.kind == "period":
-            self.add("V007", column, f"{present} and {cell} <> '{self.period}'")
-        elif column.kind == "hmac_ref":
-            self.add(
-                "V012", column, f"{present} and not regexp_full_match({cell}, '[0-9a-f]{{64}}')"
-            )
-        if column.type == TIMESTAMP:
-            typed = f"try_cast({cell} as timestamptz)"
-            month = f"timestamptz '{self.period}-01 00:00:00+08'"
-            outside = (
-                f"({typed} < {month} or {typed} >= {month} + interval 1 month)"
-                if column.kind == "timestamp_in_period"
-                else "false"
-            )
-            self.add(
-                "V009",
-                column,
-                f"{present} and {typed} is not null and "
-                f"(not regexp_matches({cell}, '{OFFSET_PATTERN}') or {outside})",
-            )
+    def _timestamp(self, column: Column, cell: str, present: str) -> None:
+        typed = f"try_cast({cell} as timestamptz)"
+        month = f"timestamptz '{self.period}-01 00:00:00+08'"
+        outside = (
+            f"({typed} < {month} or {typed} >= {month} + interval 1 month)"
+            if column.kind == "timestamp_in_period"
+            else "false"
+        )
+        self.add(
+            "V009",
+            column,
+            f"{present} and {typed} is not null and "
+            f"(not regexp_matches({cell}, '{OFFSET_PATTERN}') or {outside})",
+        )
+
+    def expression(self) -> str:
+        """All findings of a row as one list (NULL entries dropped)."""
+        always = "[\n                " + ",\n                ".join(self.cases) + "]"
+        lists = ",\n            ".join([*self.lists, always])
+        return (
+            f"list_filter(list_concat(\n            {lists}), lambda finding: finding is not null)"
+        )
 
 
 def _cross_field_rules(submission_type: SubmissionType, rules: _CellRules) -> None:
@@ -174,6 +198,21 @@ def _cross_field_rules(submission_type: SubmissionType, rules: _CellRules) -> No
         )
 
 
+def _invalid_codes(con: duckdb.DuckDBPyConnection, submission_type: SubmissionType) -> None:
+    """Table ``invalid_codes``: the distinct USCC values of the file whose check
+    character is wrong (a file names few institutions however many rows it has)."""
+    columns = [_quote(c.name) for c in submission_type.columns if c.kind == "uscc"]
+    values = " union ".join(f"select distinct {c} as code from submission" for c in columns)
+    con.execute(
+        "create or replace temp table invalid_codes as "
+        + (
+            f"select code from ({values}) where code is not null and not {sql_is_valid('code')}"
+            if columns
+            else "select null::varchar as code where false"
+        )
+    )
+
+
 def run_row_edits(
     con: duckdb.DuckDBPyConnection,
     submission_type: SubmissionType,
@@ -181,18 +220,16 @@ def run_row_edits(
     submitter_uscc: str,
 ) -> None:
     """Fill table ``findings(rule_id, row_no, field, value)`` for table ``submission``."""
+    _invalid_codes(con, submission_type)
     rules = _CellRules(period, submitter_uscc)
     for column in submission_type.columns:
         rules.column(column, submission_type.submitter_column)
     _cross_field_rules(submission_type, rules)
-    checks = ",\n        ".join(rules.cases)
     con.execute(
         f"""
         create or replace table findings as
         with per_row as (
-            select _row_no, list_filter([
-                {checks}
-            ], lambda finding: finding is not null) as found
+            select _row_no, {rules.expression()} as found
             from submission
         )
         select finding.rule_id, _row_no as row_no, finding.field, finding.value::varchar as value
