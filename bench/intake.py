@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def write_registry(path: Path) -> None:
 def timed(command: list[str], env: dict) -> dict:
     """Run ``command``; wall time and the process tree's peak RSS."""
     started = time.perf_counter()
+    cpu_before = _children_cpu()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     while process.poll() is None:
@@ -97,7 +99,17 @@ def timed(command: list[str], env: dict) -> dict:
     stdout, stderr = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{command} exited {process.returncode}: {stdout!r} {stderr!r}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 1024**2), "stdout": stdout.decode()}
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(_children_cpu() - cpu_before, 2),
+        "peak_rss_mb": round(peak / 1024**2),
+        "stdout": stdout.decode(),
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def plain_conversion(csv_path: Path, out: Path, settings: Settings, env: dict) -> dict:
@@ -106,7 +118,7 @@ def plain_conversion(csv_path: Path, out: Path, settings: Settings, env: dict) -
         f"con = duckdb.connect(config={{'memory_limit': '{settings.duckdb_memory_limit}', "
         f"'threads': {settings.duckdb_threads}}});"
         f"con.execute(\"copy (select * from read_csv('{csv_path}')) to '{out}' "
-        "(format parquet, compression zstd)\")"
+        '(format parquet, compression zstd)")'
     )
     return timed([sys.executable, "-c", code], env)
 
@@ -163,6 +175,8 @@ def main() -> None:
     for name in ("plain_duckdb_csv_to_parquet", "collectwatch_intake"):
         results[name]["rows_per_s"] = round(args.rows / results[name]["wall_s"])
     results["ratio_intake_to_plain"] = round(intake["wall_s"] / plain["wall_s"], 2)
+    results["cpu_ratio_intake_to_plain"] = round(intake["cpu_s"] / plain["cpu_s"], 2)
+    results["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     (HERE / "results-intake.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print(table(results))
@@ -171,8 +185,8 @@ def main() -> None:
 
 def table(results: dict) -> str:
     rows = [
-        "| run | rows | wall time (s) | rows/s | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|",
+        "| run | rows | wall time (s) | CPU time (s) | rows/s (wall) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for label, key in (
         ("plain DuckDB CSV → Parquet", "plain_duckdb_csv_to_parquet"),
@@ -180,10 +194,15 @@ def table(results: dict) -> str:
     ):
         run = results[key]
         rows.append(
-            f"| {label} | {results['rows']:,} | {run['wall_s']} | {run['rows_per_s']:,} | "
+            f"| {label} | {results['rows']:,} | {run['wall_s']} | {run['cpu_s']} | "
+            f"{run['rows_per_s']:,} | "
             f"{run['peak_rss_mb']:,} |"
         )
-    rows.append(f"\nIntake / plain conversion: **{results['ratio_intake_to_plain']}×**")
+    rows.append(
+        f"\nIntake / plain conversion: **{results['ratio_intake_to_plain']}×** wall time, "
+        f"**{results['cpu_ratio_intake_to_plain']}×** CPU time "
+        f"(load average at the end: {results['load_average_at_end']})."
+    )
     return "\n".join(rows)
 
 

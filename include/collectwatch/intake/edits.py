@@ -105,7 +105,6 @@ class _CellRules:
 
     def _malformed(self, column: Column, cell: str, present: str) -> None:
         """The column's own rule and the personal-data rules, on malformed cells only."""
-        found = []
         rule_id = (
             "V001"
             if column.type != TEXT
@@ -113,28 +112,27 @@ class _CellRules:
             if column.allowed
             else MALFORMED_RULE.get(column.kind)
         )
-        if rule_id:
-            found.append(_struct(rule_id, column, cell))
-        patterns = [_id_number_sql(cell)]
+        personal_data = [_id_number_sql(cell)]
         if column.name not in NO_MOBILE_CHECK_COLUMNS:
-            patterns.append(f"regexp_matches({cell}, '{MOBILE_PATTERN}')")
-        found.append(
-            f"case when {' or '.join(patterns)} then {_struct('V015', column, mask(cell))} end"
-        )
+            personal_data.append(f"regexp_matches({cell}, '{MOBILE_PATTERN}')")
+        found = [
+            f"case when {' or '.join(personal_data)} then {_struct('V015', column, mask(cell))} end"
+        ]
         if column.name in IDENTIFIER_COLUMNS or column.kind in ("uscc", "hmac_ref"):
-            found.append(
-                f"case when regexp_matches({cell}, '{HAN_PATTERN}') "
-                f"then {_struct('V018', column, mask(cell))} end"
-            )
-        well_formed = self._well_formed(column, cell)
-        self.lists.append(
-            f"case when {present} and not coalesce({well_formed}, false) "
-            f"then [{', '.join(found)}] end"
-        )
+            name = f"regexp_matches({cell}, '{HAN_PATTERN}')"
+            personal_data.append(name)
+            found.append(f"case when {name} then {_struct('V018', column, mask(cell))} end")
+        if rule_id:
+            found.insert(0, _struct(rule_id, column, cell))
+            well_formed = self._well_formed(column, cell)
+            suspect = f"{present} and not coalesce({well_formed}, false)"
+        else:  # free text is never well-formed: only personal data makes it suspect
+            suspect = f"{present} and ({' or '.join(personal_data)})"
+        self.lists.append(f"case when {suspect} then [{', '.join(found)}] end")
 
     def _well_formed(self, column: Column, cell: str) -> str:
         """True when the cell is a valid value of its column (and so cannot hold personal
-        data); free text is never well-formed. USCCs are checked once per distinct code
+        data). USCCs are checked once per distinct code
         (table ``invalid_codes``), not once per row."""
         if column.type != TEXT:
             return f"try_cast({cell} as {column.type}) is not null"
@@ -145,7 +143,7 @@ class _CellRules:
             "hmac_ref": f"regexp_full_match({cell}, '[0-9a-f]{{64}}')",
             "region": f"{cell} in (select region_code from regions)",
             "period": f"{cell} = '{self.period}'",
-        }.get(column.kind, "false")
+        }[column.kind]
 
     def _timestamp(self, column: Column, cell: str, present: str) -> None:
         typed = f"try_cast({cell} as timestamptz)"
