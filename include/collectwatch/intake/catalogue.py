@@ -200,8 +200,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "M002",
             MACRO,
-            "Received after the due date (the 15th of the next month, 23:59:59 +08:00).",
-            "报送时间晚于截止日期（次月 15 日 23:59:59，北京时间）。",
+            "Received after the due date (by default the 15th of the next month, 23:59:59 +08:00).",
+            "报送时间晚于截止日期（默认为次月 15 日 23:59:59，北京时间）。",
         ),
         Rule(
             "M003",
@@ -219,6 +219,50 @@ def rule(rule_id: str) -> Rule:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _permissions_and_personal_data() -> list[str]:
+    from collectwatch.intake.edits import IDENTIFIER_COLUMNS, NO_MOBILE_CHECK_COLUMNS
+    from collectwatch.intake.registry import ROLE_COMPLAINT_SOURCES, ROLE_TYPES
+
+    lines = [
+        "",
+        "## Who may submit what / 报送权限 (S010, V013, V019)",
+        "",
+        "The regulator (`COLLECTWATCH_REGULATOR_USCC`) submits `institution_registry`; the",
+        "current accepted registry of the period (else the latest earlier one, else the",
+        "earliest later one) decides who else may submit. Unknown, suspended and revoked",
+        "institutions are refused (S010). Before any registry has been accepted, files are",
+        "taken on the landing folder's word and flagged M003. Rows must name the submitter",
+        "in its own column (V013).",
+        "",
+        "| role | may submit | complaint sources |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {role} | {', '.join(types)} | {', '.join(ROLE_COMPLAINT_SOURCES[role])} |"
+        for role, types in ROLE_TYPES.items()
+    ]
+    lines += [
+        "",
+        "## Personal data detected / 个人信息识别 (V015, V018)",
+        "",
+        "Searched for in every text cell that is not a well-formed value of its column",
+        "(numbers, timestamps, allowed codes, valid USCCs, known regions and 64-hex",
+        "references cannot hold personal data; a number column is not searched because an",
+        "11-digit amount is an amount):",
+        "",
+        "- V015 mainland mobile number: `1[3-9]` and 9 more digits, no digit either side"
+        f" (not in {', '.join(NO_MOBILE_CHECK_COLUMNS)}: an issuer's digit runs);",
+        "- V015 resident ID number (GB 11643): 6-digit area, birth date 19xx/20xx, 3 digits,",
+        "  and a check character that is right (weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2);",
+        "- V018 Han characters (a Chinese personal name) in identifier and reference columns: "
+        f"{', '.join(IDENTIFIER_COLUMNS)}, USCC columns, case_ref, debtor_ref.",
+        "",
+        "Reports mask these values (Han characters always, otherwise all but the first 3",
+        "and last 2 characters); a file rejected for personal data is not kept.",
+    ]
+    return lines
 
 
 def render_markdown() -> str:
@@ -242,6 +286,7 @@ def render_markdown() -> str:
         f"| {r.id} | {r.edit_class} | {_cell(r.description_en)} | {_cell(r.description_zh)} |"
         for r in RULES.values()
     ]
+    lines += _permissions_and_personal_data()
     for submission_type in SUBMISSION_TYPES.values():
         lines += [
             "",
