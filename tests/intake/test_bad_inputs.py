@@ -240,6 +240,17 @@ def test_personal_data_never_appears_in_any_report_file(settings, landing):
     assert not any(settings.quarantine_dir.iterdir())
 
 
+def test_a_name_as_debtor_reference_is_masked_in_every_finding(settings, landing):
+    result = intake_file(
+        landing.put("contact_events", set_cell(0, "debtor_ref", "王小明")), settings
+    )
+    assert set(result.report.rule_counts) == {"V012", "V018"}
+    for finding in result.report.findings:
+        shown = json.dumps([finding["value"], finding["key"]], ensure_ascii=False)
+        assert not any(char in shown for char in "王小明"), finding
+    assert "王小明" not in result.report_path.with_suffix(".csv").read_text(encoding="utf-8-sig")
+
+
 def test_licence_numbers_do_not_trip_the_mobile_rule(settings, landing):
     # an 11-digit run in a licence number is the issuer's numbering, not a phone number
     edit = set_cell(2, "licence_no", f"L-{MOBILE}")
