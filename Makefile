@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 
-.PHONY: install demo test test-integration lint pytest bench docs serve airflow lock clean
+.PHONY: install demo test test-integration lint pytest bench bench-intake docs serve airflow lock clean
 
 # The virtualenv with the locked dependencies (reinstalled when the lock changes).
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -66,6 +66,10 @@ docs: install
 	  --vars '{"periods": ["$(PERIOD)"]}' $(if $(wildcard $(DATA_DIR)/raw/_current.parquet),,--no-compile)
 	@echo "dbt docs: $(DOCS_DIR)/target/index.html"
 	@echo "serve:    $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --target-path $(DOCS_DIR)/target"
+
+# Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md).
+bench-intake: install
+	$(BIN)/python bench/intake.py
 
 # Airflow's own UI and scheduler on the same embedded metadata.
 airflow: install

@@ -31,6 +31,13 @@ RAW_ZONE = Asset(RAW_ZONE_URI)
 )
 def collect_submissions():
     @task
+    def intake_registry() -> dict:
+        """The registry decides who may submit the rest: it goes first, alone."""
+        from collectwatch import pipeline
+
+        return pipeline.intake_registry(Settings.from_env())
+
+    @task
     def find_batches() -> list[list[str]]:
         from collectwatch import pipeline
 
@@ -53,7 +60,9 @@ def collect_submissions():
                 statuses[status] = statuses.get(status, 0) + count
         return {"current_manifest": str(manifest), "statuses": statuses}
 
-    refresh_current_versions(intake.expand(batch=find_batches()))
+    batches = find_batches()
+    intake_registry() >> batches
+    refresh_current_versions(intake.expand(batch=batches))
 
 
 collect_submissions()

@@ -24,33 +24,57 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_result(result) -> None:
+    """One line per file, its edits by class, what to do next and where the report is."""
+    report = result.report
+    print(f"{result.status:<18} {result.path.name}  {result.submission_id or ''}")
+    if result.duplicate_of_previous:
+        print("  byte-identical to this earlier submission: nothing changed")
+    classes = report.classes()
+    if any(classes.values()):
+        counts = ", ".join(f"{rule}×{n}" for rule, n in sorted(report.rule_counts.items()))
+        by_class = ", ".join(f"{name} {n}" for name, n in classes.items() if n)
+        print(f"  edits: {by_class} ({counts})")
+    if result.status == "needs_verification":
+        print(f"  confirm with: collectwatch verify {result.submission_id}")
+    if result.report_path:
+        print(f"  report: {result.report_path}")
+
+
 def _intake(args: argparse.Namespace, settings: Settings) -> int:
-    from collectwatch.intake.process import intake_file
-    from collectwatch.raw import write_current
+    from collectwatch.intake.process import IntakeSession
 
     worst = EXIT_ACCEPTED
-    for path in args.paths:
-        result = intake_file(Path(path), settings)
-        counts = ", ".join(f"{rule}×{n}" for rule, n in sorted(result.report.rule_counts.items()))
-        print(f"{result.status:<18} {Path(path).name}  {result.submission_id or ''}  {counts}")
-        if result.report_path:
-            print(f"  report: {result.report_path}")
-        if result.status == "rejected":
-            worst = EXIT_REJECTED
-    write_current(settings)
+    with IntakeSession(settings) as session:
+        for path in args.paths:
+            result = session.intake(Path(path))
+            _print_result(result)
+            if result.status == "rejected":
+                worst = EXIT_REJECTED
     return worst
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
-    from collectwatch.intake.process import check_file
+    from collectwatch.intake.process import IntakeSession
 
     worst = EXIT_ACCEPTED
-    for path in args.paths:
-        report = check_file(Path(path), settings)
-        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-        if report.status == "rejected":
-            worst = EXIT_REJECTED
+    with IntakeSession(settings, record=False) as session:
+        for path in args.paths:
+            report = session.check(Path(path))
+            print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+            if report.status == "rejected":
+                worst = EXIT_REJECTED
     return worst
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.intake.retention import purge
+
+    removed = purge(settings)
+    for record in removed:
+        print(f"removed {record['path']} ({record['bytes']} bytes, {record['reason']})")
+    print(f"purged {len(removed)} files")
+    return 0
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="confirm a submission held by quality edits")
     verify.add_argument("submission_id")
     verify.set_defaults(handler=_verify)
+
+    purge = commands.add_parser(
+        "purge", help="remove quarantined and archived files past retention"
+    )
+    purge.set_defaults(handler=_purge)
 
     docs = commands.add_parser("docs", help="render docs/edits.md from the edit catalogue")
     docs.add_argument("--out", default=str(Settings.from_env().project_dir / "docs" / "edits.md"))

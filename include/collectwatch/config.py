@@ -36,6 +36,8 @@ ENV_VARIABLES = (
     "COLLECTWATCH_MAX_FILE_BYTES",
     "COLLECTWATCH_DUE_DAY",
     "COLLECTWATCH_COVERAGE_FLOOR",
+    "COLLECTWATCH_QUARANTINE_DAYS",
+    "COLLECTWATCH_ARCHIVE_RETENTION_YEARS",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
     "COLLECTWATCH_TASK_RETRIES",
@@ -81,6 +83,14 @@ class Settings:
     # Failed-task retries: kept for production, set to 0 by tests (see DESIGN "Verified").
     task_retries: int = 2
     task_retry_delay_s: int = 300
+    # Quality edits: overdue share jump vs the last accepted month (Q003), outsourced
+    # balance vs assignments (Q004); macro edit: lender vs agency reconciliation (M001).
+    overdue_jump_factor: float = 3.0
+    outsourced_tolerance: float = 0.01
+    reconciliation_tolerance: float = 0.05
+    # Retention (DESIGN Decision 11): rejected files in quarantine, originals in the archive.
+    quarantine_days: int = 90
+    archive_retention_years: int = 10
     # Rows of each rule listed in an edit report before it says "and N more".
     report_rows_per_rule: int = 100
     # Failure alerts: always a local file; a JSON POST and/or an email when configured.
@@ -106,6 +116,8 @@ class Settings:
             max_file_bytes=int(os.environ.get("COLLECTWATCH_MAX_FILE_BYTES", 4 * 1024**3)),
             due_day_of_next_month=int(os.environ.get("COLLECTWATCH_DUE_DAY", 15)),
             coverage_floor=float(os.environ.get("COLLECTWATCH_COVERAGE_FLOOR", 0.8)),
+            quarantine_days=int(os.environ.get("COLLECTWATCH_QUARANTINE_DAYS", 90)),
+            archive_retention_years=int(os.environ.get("COLLECTWATCH_ARCHIVE_RETENTION_YEARS", 10)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),

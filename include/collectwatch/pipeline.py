@@ -26,7 +26,8 @@ from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.faults import fault_point
 from collectwatch.files import atomic_write_bytes, file_lock
 from collectwatch.intake.lifecycle import StateStore
-from collectwatch.intake.process import intake_file, landing_files
+from collectwatch.intake.process import IntakeSession, landing_files
+from collectwatch.intake.registry import REGISTRY_TYPE
 from collectwatch.publish import (
     PreparedVersion,
     json_bytes,
@@ -65,15 +66,16 @@ class GateFailed(RuntimeError):
 
 
 def landing_batches(settings: Settings) -> list[list[str]]:
-    """Landed files grouped by submission type into batches of bounded count and size."""
+    """Landed files grouped by submission type into batches of bounded count and size;
+    the registry's batch comes first, as it decides who may submit the others."""
     by_type: dict[str, list[Path]] = {}
     for path in landing_files(settings):
         by_type.setdefault(path.name.split("__")[0], []).append(path)
     batches: list[list[str]] = []
-    for paths in by_type.values():
+    for submission_type in sorted(by_type, key=lambda name: name != REGISTRY_TYPE):
         batch: list[str] = []
         size = 0
-        for path in paths:
+        for path in by_type[submission_type]:
             if batch and (len(batch) >= BATCH_FILES or size + path.stat().st_size > BATCH_BYTES):
                 batches.append(batch)
                 batch, size = [], 0
@@ -83,9 +85,20 @@ def landing_batches(settings: Settings) -> list[list[str]]:
     return batches
 
 
+def intake_registry(settings: Settings) -> dict:
+    """Intake the landed registry files before any other file of the same run (the
+    collect DAG runs this before it maps over the other batches, which may run at once)."""
+    registry = [
+        str(path) for path in landing_files(settings) if path.name.startswith(REGISTRY_TYPE + "__")
+    ]
+    return intake_batch(settings, registry)
+
+
 def intake_batch(settings: Settings, paths: list[str]) -> dict:
-    """Intake every file of a batch; each gets its own status and report."""
-    results = [intake_file(Path(path), settings) for path in paths if Path(path).exists()]
+    """Intake every file of a batch over one connection; each gets its own status and
+    report."""
+    with IntakeSession(settings) as session:
+        results = [session.intake(Path(path)) for path in paths if Path(path).exists()]
     return {
         "statuses": dict(Counter(result.status for result in results)),
         "submissions": [

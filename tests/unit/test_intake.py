@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -17,6 +19,8 @@ from collectwatch.intake import lifecycle
 from collectwatch.intake.process import check_file, intake_file, verify
 
 PERIOD = "2026-10"
+# Received before the period's due date (15 November), so no late-submission flag.
+ON_TIME = datetime.fromisoformat("2026-11-05T10:00:00+08:00").timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +29,12 @@ def generated(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return Settings.from_env().with_data_dir(tmp_path / "data")
+def settings(tmp_path, generated):
+    """A data root whose registry (the regulator's, generated with the month) is in effect."""
+    settings = Settings.from_env().with_data_dir(tmp_path / "data")
+    registry = intake_file(_land(settings, generated, "institution_registry"), settings)
+    assert registry.status == lifecycle.ACCEPTED, registry.report.rule_counts
+    return settings
 
 
 def _land(settings, generated, submission_type, edit=None):
@@ -36,6 +44,7 @@ def _land(settings, generated, submission_type, edit=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     if edit is None:
         shutil.copy(source, target)
+        os.utime(target, (ON_TIME, ON_TIME))
         return target
     rows = list(csv.DictReader(io.StringIO(source.read_text())))
     fieldnames = list(rows[0])
@@ -45,6 +54,7 @@ def _land(settings, generated, submission_type, edit=None):
     writer.writeheader()
     writer.writerows(rows)
     target.write_text(out.getvalue())
+    os.utime(target, (ON_TIME, ON_TIME))
     return target
 
 
@@ -69,10 +79,10 @@ def test_clean_files_are_accepted_into_the_raw_zone(settings, generated):
         .execute(f"select submission_type, raw_path from '{settings.current_manifest}'")
         .fetchall()
     )
-    assert len(current) == 4
+    assert len(current) == 5  # the registry and the four files
     for _, raw in current:
         assert (settings.raw_dir / raw).exists()
-    assert len(list(settings.archive_dir.iterdir())) == 4
+    assert len(list(settings.archive_dir.iterdir())) == 5
 
 
 def _plant_portfolio_defects(rows, fieldnames):
@@ -175,12 +185,33 @@ def test_lifecycle_supersede_repeat_and_verify(settings, generated):
         .execute(f"select submission_id from '{settings.current_manifest}'")
         .fetchall()
     )
-    assert current == [(held.submission_id,)]
+    assert held.submission_id in {row[0] for row in current}
+    assert first.submission_id not in {row[0] for row in current}
+
+
+def _tree(folder):
+    return {
+        (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 def test_check_touches_nothing(settings, generated):
     path = _land(settings, generated, "complaints")
+    before = _tree(settings.data_dir)
+    submissions_before = lifecycle.StateStore(settings.submissions_db).current()
     report = check_file(path, settings)
     assert report.status == lifecycle.ACCEPTED
-    assert path.exists()
-    assert not settings.submissions_db.exists()
+    assert _tree(settings.data_dir) == before
+    assert lifecycle.StateStore(settings.submissions_db).current() == submissions_before
+
+
+def test_check_on_a_fresh_installation_creates_no_state(tmp_path, generated):
+    settings = Settings.from_env().with_data_dir(tmp_path / "data")
+    path = _land(settings, generated, "complaints")
+    report = check_file(path, settings)
+    assert report.status == lifecycle.ACCEPTED
+    # no registry in effect yet, checked after the due date: flagged only
+    assert set(report.rule_counts) <= {"M002", "M003"}
+    assert [p for p in settings.data_dir.rglob("*") if p.is_file()] == [path]

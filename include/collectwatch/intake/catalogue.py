@@ -71,6 +71,13 @@ RULES: dict[str, Rule] = {
             "文件名中的期间不是有效的 YYYY-MM 月份。",
         ),
         Rule(
+            "S010",
+            SYNTACTIC,
+            "The submitter may not submit this type: unknown, suspended or revoked in the "
+            "institution registry, or the type is not one its role submits.",
+            "报送机构无权报送该类型：未在机构名录中登记、已暂停或已撤销，或其角色不报送该类型。",
+        ),
+        Rule(
             "S011",
             SYNTACTIC,
             "The file is neither UTF-8 (with or without BOM) nor GB18030/GBK text; the report "
@@ -201,6 +208,19 @@ RULES: dict[str, Rule] = {
             "文本会被电子表格当作公式执行（以 = + - @ 开头）。",
         ),
         Rule(
+            "V018",
+            VALIDITY,
+            "Chinese characters (a personal name) in an identifier or reference field.",
+            "标识或引用字段中含有汉字（可能为个人姓名）。",
+        ),
+        Rule(
+            "V019",
+            VALIDITY,
+            "The complaint's source does not match the submitter's role (lender, agency; "
+            "hotline and association only from the regulator).",
+            "投诉来源与报送机构角色不符（贷款机构、催收机构；热线和协会仅由监管机构报送）。",
+        ),
+        Rule(
             "Q001",
             QUALITY,
             "Recovered in the month exceeds the bucket's balance.",
@@ -212,6 +232,46 @@ RULES: dict[str, Rule] = {
             "The commission rate is outside 0–0.6.",
             "佣金费率超出 0–0.6 的合理范围。",
         ),
+        Rule(
+            "Q003",
+            QUALITY,
+            "The region's overdue share of balance is more than 3 times the submitter's last "
+            "accepted month.",
+            "该地区逾期余额占比超过本机构上一已接受月份的 3 倍。",
+        ),
+        Rule(
+            "Q004",
+            QUALITY,
+            "balance_outsourced differs by more than 1% from the sum of the lender's "
+            "agency_assignment.balance_assigned for the same region and bucket.",
+            "委外余额与本机构同一地区、账龄段委托明细的委托余额合计相差超过 1%。",
+        ),
+        Rule(
+            "Q005",
+            QUALITY,
+            "The counterparty is not an active institution of the expected role in the "
+            "institution registry.",
+            "交易对手未在机构名录中登记为相应角色的正常经营机构。",
+        ),
+        Rule(
+            "M001",
+            MACRO,
+            "Lender and agency disagree by more than 5% on the balance assigned for the same "
+            "lender, agency and region.",
+            "贷款机构与催收机构对同一委托方、受托方和地区的委托余额相差超过 5%。",
+        ),
+        Rule(
+            "M002",
+            MACRO,
+            "Received after the due date (by default the 15th of the next month, 23:59:59 +08:00).",
+            "报送时间晚于截止日期（默认为次月 15 日 23:59:59，北京时间）。",
+        ),
+        Rule(
+            "M003",
+            MACRO,
+            "No institution registry was in effect: the submitter's permission was not checked.",
+            "尚无生效的机构名录：未核验报送机构的报送权限。",
+        ),
     )
 }
 
@@ -222,6 +282,50 @@ def rule(rule_id: str) -> Rule:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _permissions_and_personal_data() -> list[str]:
+    from collectwatch.intake.edits import IDENTIFIER_COLUMNS, NO_MOBILE_CHECK_COLUMNS
+    from collectwatch.intake.registry import ROLE_COMPLAINT_SOURCES, ROLE_TYPES
+
+    lines = [
+        "",
+        "## Who may submit what / 报送权限 (S010, V013, V019)",
+        "",
+        "The regulator (`COLLECTWATCH_REGULATOR_USCC`) submits `institution_registry`; the",
+        "current accepted registry of the period (else the latest earlier one, else the",
+        "earliest later one) decides who else may submit. Unknown, suspended and revoked",
+        "institutions are refused (S010). Before any registry has been accepted, files are",
+        "taken on the landing folder's word and flagged M003. Rows must name the submitter",
+        "in its own column (V013).",
+        "",
+        "| role | may submit | complaint sources |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {role} | {', '.join(types)} | {', '.join(ROLE_COMPLAINT_SOURCES[role])} |"
+        for role, types in ROLE_TYPES.items()
+    ]
+    lines += [
+        "",
+        "## Personal data detected / 个人信息识别 (V015, V018)",
+        "",
+        "Searched for in every text cell that is not a well-formed value of its column",
+        "(numbers, timestamps, allowed codes, valid USCCs, known regions and 64-hex",
+        "references cannot hold personal data; a number column is not searched because an",
+        "11-digit amount is an amount):",
+        "",
+        "- V015 mainland mobile number: `1[3-9]` and 9 more digits, no digit either side"
+        f" (not in {', '.join(NO_MOBILE_CHECK_COLUMNS)}: an issuer's digit runs);",
+        "- V015 resident ID number (GB 11643): 6-digit area, birth date 19xx/20xx, 3 digits,",
+        "  and a check character that is right (weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2);",
+        "- V018 Han characters (a Chinese personal name) in identifier and reference columns: "
+        f"{', '.join(IDENTIFIER_COLUMNS)}, USCC columns, case_ref, debtor_ref.",
+        "",
+        "Reports mask these values (Han characters always, otherwise all but the first 3",
+        "and last 2 characters); a file rejected for personal data is not kept.",
+    ]
+    return lines
 
 
 def render_markdown() -> str:
@@ -245,6 +349,7 @@ def render_markdown() -> str:
         f"| {r.id} | {r.edit_class} | {_cell(r.description_en)} | {_cell(r.description_zh)} |"
         for r in RULES.values()
     ]
+    lines += _permissions_and_personal_data()
     for submission_type in SUBMISSION_TYPES.values():
         lines += [
             "",

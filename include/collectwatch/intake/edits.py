@@ -13,11 +13,21 @@ import duckdb
 from collectwatch.contracts import COUNT, MONEY, RATE, TEXT, TIMESTAMP, Column, SubmissionType
 from collectwatch.uscc import sql_is_valid
 
-# Chinese mobile numbers and 18-digit resident ID numbers with a valid check digit
-# (GB 11643): raw identifiers that must never reach the regulator.
+# Personal data that must never reach the regulator (DESIGN Decisions 10 and 11), searched
+# for in every text cell that is not already a well-formed value of its column (a valid
+# USCC, a 64-hex reference, an allowed code, a known region, a number ...):
+# - V015: an 11-digit mainland mobile number (1[3-9] + 9 digits, no digit either side) and
+#   an 18-digit resident ID number (GB 11643) whose check digit is right;
+# - V018: Han characters, i.e. a Chinese personal name, where no name belongs
+#   (identifier and reference columns).
+# Licence numbers are the issuer's digit runs: only the ID-number pattern applies to them.
 MOBILE_PATTERN = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
 ID_PATTERN = r"[1-9][0-9]{5}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+HAN_PATTERN = r"\p{Han}"
+NO_MOBILE_CHECK_COLUMNS = ("licence_no",)
+IDENTIFIER_COLUMNS = ("event_id", "complaint_id", "regulator_ref")
+PERSONAL_DATA_RULES = ("V015", "V018")
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 NUMERIC_TYPES = (MONEY, COUNT, RATE)
 
@@ -28,7 +38,8 @@ def _quote(name: str) -> str:
 
 def _id_number_sql(value: str) -> str:
     """True when ``value`` contains an 18-digit ID number whose check digit is right."""
-    candidate = f"regexp_extract({value}, '{ID_PATTERN}')"
+    # NULL, not '', when nothing matches: the digit casts below then stay NULL
+    candidate = f"nullif(regexp_extract({value}, '{ID_PATTERN}'), '')"
     total = " + ".join(
         f"{weight} * substr({candidate}, {i + 1}, 1)::int" for i, weight in enumerate(ID_WEIGHTS)
     )
@@ -39,71 +50,123 @@ def _id_number_sql(value: str) -> str:
 
 
 def mask(value: str) -> str:
-    """SQL expression masking a personal-data value for reports: keep 3 + 2 characters."""
-    return f"left({value}, 3) || repeat('*', greatest(length({value}) - 5, 0)) || right({value}, 2)"
+    """SQL expression masking a personal-data value for reports: Han characters (names)
+    never shown, otherwise only the first 3 and last 2 characters."""
+    hidden = f"regexp_replace({value}, '{HAN_PATTERN}', '*', 'g')"
+    return (
+        f"left({hidden}, 3) || repeat('*', greatest(length({hidden}) - 5, 0)) || right({hidden}, 2)"
+    )
+
+
+def _allowed(column: Column, cell: str) -> str:
+    return f"{cell} in ({', '.join(repr(code) for code in column.allowed)})"
+
+
+# The rule a malformed cell breaks, by the column's check (type, code list or kind).
+MALFORMED_RULE = {"uscc": "V004", "region": "V005", "period": "V007", "hmac_ref": "V012"}
+
+
+def _struct(rule_id: str, column: Column, value: str) -> str:
+    return f"{{'rule_id': '{rule_id}', 'field': '{column.name}', 'value': {value}}}"
 
 
 class _CellRules:
-    """Collects (rule id, field, failing condition, reported value) for one contract."""
+    """Builds, per contract, one list expression of findings per row.
+
+    Clean rows must cost little: every cell is tested once for being a well-formed value
+    of its column (type, code list, valid USCC, known region, 64-hex reference ...). Only
+    a malformed cell is then told which rule it breaks and searched for personal data;
+    the few rules that apply to well-formed values (missing, negative, timestamps,
+    submitter) are tested on every row.
+    """
 
     def __init__(self, period: str, submitter_uscc: str):
         self.period = period
         self.submitter_uscc = submitter_uscc
         self.cases: list[str] = []
+        self.lists: list[str] = []
 
     def add(self, rule_id: str, column: Column, condition: str, value: str | None = None) -> None:
         reported = value or _quote(column.name)
-        self.cases.append(
-            f"case when {condition} then {{'rule_id': '{rule_id}', 'field': '{column.name}', "
-            f"'value': {reported}}} end"
-        )
+        self.cases.append(f"case when {condition} then {_struct(rule_id, column, reported)} end")
 
     def column(self, column: Column, submitter_column: str | None) -> None:
         cell = _quote(column.name)
         present = f"nullif(trim({cell}), '') is not null"
         if column.required:
             self.add("V002", column, f"not ({present})")
-        if column.type != TEXT:
-            self.add("V001", column, f"{present} and try_cast({cell} as {column.type}) is null")
         if column.type in NUMERIC_TYPES:
             self.add("V006", column, f"try_cast({cell} as {column.type}) < 0")
-        if column.allowed:
-            allowed = ", ".join(f"'{code}'" for code in column.allowed)
-            self.add("V003", column, f"{present} and {cell} not in ({allowed})")
-        self._kind(column, cell, present)
+        if column.type == TIMESTAMP:
+            self._timestamp(column, cell, present)
         if column.name == submitter_column:
             self.add("V013", column, f"{cell} <> '{self.submitter_uscc}'")
-        if column.type == TEXT and not column.allowed and column.kind not in ("uscc", "hmac_ref"):
-            pii = f"regexp_matches({cell}, '{MOBILE_PATTERN}') or {_id_number_sql(cell)}"
-            self.add("V015", column, f"{present} and ({pii})", mask(cell))
+        self._malformed(column, cell, present)
 
-    def _kind(self, column: Column, cell: str, present: str) -> None:
-        if column.kind == "uscc":
-            self.add("V004", column, f"{present} and not {sql_is_valid(cell)}")
-        elif column.kind == "region":
-            self.add(
-                "V005", column, f"{present} and {cell} not in (select region_code from regions)"
-            )
-        elif column.kind == "period":
-            self.add("V007", column, f"{present} and {cell} <> '{self.period}'")
-        elif column.kind == "hmac_ref":
-            self.add(
-                "V012", column, f"{present} and not regexp_full_match({cell}, '[0-9a-f]{{64}}')"
-            )
-        if column.type == TIMESTAMP:
-            typed = f"try_cast({cell} as timestamptz)"
-            month = f"timestamptz '{self.period}-01 00:00:00+08'"
-            outside = (
-                f"({typed} < {month} or {typed} >= {month} + interval 1 month)"
-                if column.kind == "timestamp_in_period"
-                else "false"
-            )
-            self.add(
-                "V009",
-                column,
-                f"{present} and {typed} is not null and "
-                f"(not regexp_matches({cell}, '{OFFSET_PATTERN}') or {outside})",
-            )
+    def _malformed(self, column: Column, cell: str, present: str) -> None:
+        """The column's own rule and the personal-data rules, on malformed cells only."""
+        rule_id = (
+            "V001"
+            if column.type != TEXT
+            else "V003"
+            if column.allowed
+            else MALFORMED_RULE.get(column.kind)
+        )
+        personal_data = [_id_number_sql(cell)]
+        if column.name not in NO_MOBILE_CHECK_COLUMNS:
+            personal_data.append(f"regexp_matches({cell}, '{MOBILE_PATTERN}')")
+        found = [
+            f"case when {' or '.join(personal_data)} then {_struct('V015', column, mask(cell))} end"
+        ]
+        if column.name in IDENTIFIER_COLUMNS or column.kind in ("uscc", "hmac_ref"):
+            name = f"regexp_matches({cell}, '{HAN_PATTERN}')"
+            personal_data.append(name)
+            found.append(f"case when {name} then {_struct('V018', column, mask(cell))} end")
+        if rule_id:
+            found.insert(0, _struct(rule_id, column, cell))
+            well_formed = self._well_formed(column, cell)
+            suspect = f"{present} and not coalesce({well_formed}, false)"
+        else:  # free text is never well-formed: only personal data makes it suspect
+            suspect = f"{present} and ({' or '.join(personal_data)})"
+        self.lists.append(f"case when {suspect} then [{', '.join(found)}] end")
+
+    def _well_formed(self, column: Column, cell: str) -> str:
+        """True when the cell is a valid value of its column (and so cannot hold personal
+        data). USCCs are checked once per distinct code
+        (table ``invalid_codes``), not once per row."""
+        if column.type != TEXT:
+            return f"try_cast({cell} as {column.type}) is not null"
+        if column.allowed:
+            return _allowed(column, cell)
+        return {
+            "uscc": f"{cell} not in (select code from invalid_codes)",
+            "hmac_ref": f"regexp_full_match({cell}, '[0-9a-f]{{64}}')",
+            "region": f"{cell} in (select region_code from regions)",
+            "period": f"{cell} = '{self.period}'",
+        }[column.kind]
+
+    def _timestamp(self, column: Column, cell: str, present: str) -> None:
+        typed = f"try_cast({cell} as timestamptz)"
+        month = f"timestamptz '{self.period}-01 00:00:00+08'"
+        outside = (
+            f"({typed} < {month} or {typed} >= {month} + interval 1 month)"
+            if column.kind == "timestamp_in_period"
+            else "false"
+        )
+        self.add(
+            "V009",
+            column,
+            f"{present} and {typed} is not null and "
+            f"(not regexp_matches({cell}, '{OFFSET_PATTERN}') or {outside})",
+        )
+
+    def expression(self) -> str:
+        """All findings of a row as one list (NULL entries dropped)."""
+        always = "[\n                " + ",\n                ".join(self.cases) + "]"
+        lists = ",\n            ".join([*self.lists, always])
+        return (
+            f"list_filter(list_concat(\n            {lists}), lambda finding: finding is not null)"
+        )
 
 
 def _cross_field_rules(submission_type: SubmissionType, rules: _CellRules) -> None:
@@ -133,6 +196,21 @@ def _cross_field_rules(submission_type: SubmissionType, rules: _CellRules) -> No
         )
 
 
+def _invalid_codes(con: duckdb.DuckDBPyConnection, submission_type: SubmissionType) -> None:
+    """Table ``invalid_codes``: the distinct USCC values of the file whose check
+    character is wrong (a file names few institutions however many rows it has)."""
+    columns = [_quote(c.name) for c in submission_type.columns if c.kind == "uscc"]
+    values = " union ".join(f"select distinct {c} as code from submission" for c in columns)
+    con.execute(
+        "create or replace temp table invalid_codes as "
+        + (
+            f"select code from ({values}) where code is not null and not {sql_is_valid('code')}"
+            if columns
+            else "select null::varchar as code where false"
+        )
+    )
+
+
 def run_row_edits(
     con: duckdb.DuckDBPyConnection,
     submission_type: SubmissionType,
@@ -140,18 +218,16 @@ def run_row_edits(
     submitter_uscc: str,
 ) -> None:
     """Fill table ``findings(rule_id, row_no, field, value)`` for table ``submission``."""
+    _invalid_codes(con, submission_type)
     rules = _CellRules(period, submitter_uscc)
     for column in submission_type.columns:
         rules.column(column, submission_type.submitter_column)
     _cross_field_rules(submission_type, rules)
-    checks = ",\n        ".join(rules.cases)
     con.execute(
         f"""
         create or replace table findings as
         with per_row as (
-            select _row_no, list_filter([
-                {checks}
-            ], lambda finding: finding is not null) as found
+            select _row_no, {rules.expression()} as found
             from submission
         )
         select finding.rule_id, _row_no as row_no, finding.field, finding.value::varchar as value

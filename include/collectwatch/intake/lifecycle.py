@@ -65,22 +65,31 @@ class Submission:
 
 
 class StateStore:
+    """The store's SQLite file behind one connection per instance (opened on first use):
+    an intake batch makes a few statements per file, and opening a connection costs more
+    than they do."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con: sqlite3.Connection | None = None
         with self._connect() as con:
             con.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
+        if self._con is None:
+            con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             con.execute("pragma journal_mode = wal")
             con.execute("pragma busy_timeout = 60000")
             con.row_factory = sqlite3.Row
-            yield con
-        finally:
-            con.close()
+            self._con = con
+        yield self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -175,11 +184,35 @@ class StateStore:
             raise KeyError(f"no submission {submission_id!r}")
         return Submission(**row)
 
-    def current(self) -> list[Submission]:
-        """The accepted version of every (submitter, type, period)."""
+    def current(
+        self,
+        submission_type: str | None = None,
+        period: str | None = None,
+        submitter_uscc: str | None = None,
+    ) -> list[Submission]:
+        """The accepted version of every (submitter, type, period), optionally only those
+        of one type, period or submitter."""
+        filters = {
+            "submission_type": submission_type,
+            "period": period,
+            "submitter_uscc": submitter_uscc,
+        }
+        chosen = {name: value for name, value in filters.items() if value is not None}
+        where = "".join(f" and {name} = ?" for name in chosen)
         with self._connect() as con:
             rows = con.execute(
-                "select * from submissions where status = ? order by submission_id", (ACCEPTED,)
+                f"select * from submissions where status = ?{where} order by submission_id",
+                (ACCEPTED, *chosen.values()),
+            ).fetchall()
+        return [Submission(**row) for row in rows]
+
+    def decided_before(self, status: str, decided_before: str) -> list[Submission]:
+        """Submissions in ``status`` decided before an ISO timestamp (for purging)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select * from submissions where status = ? and decided_at < ? "
+                "order by submission_id",
+                (status, decided_before),
             ).fetchall()
         return [Submission(**row) for row in rows]
 

@@ -12,19 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION_TYPES
 from collectwatch.files import atomic_copy, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
-from collectwatch.intake.edits import run_row_edits
+from collectwatch.intake.crosschecks import Context, due_at, run_cross_edits
+from collectwatch.intake.edits import PERSONAL_DATA_RULES, run_row_edits
 from collectwatch.intake.formats import HeaderMatch, UnreadableFile, load_text_table
+from collectwatch.intake.registry import REGISTRY_TYPE, Registry
 from collectwatch.intake.report import EditReport, collect_row_findings, write_report
 from collectwatch.raw import raw_path, typed_select, write_current, write_parquet
-
-PERSONAL_DATA_RULE = "V015"
 
 
 @dataclass(frozen=True)
@@ -79,40 +77,6 @@ def _check_header(header: HeaderMatch, report: EditReport) -> bool:
     return header.ok
 
 
-def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = settings.duckdb()
-    con.execute(
-        f"create table regions as select region_code from "
-        f"read_csv('{settings.region_seed}', all_varchar = true, header = true)"
-    )
-    return con
-
-
-def run_edits(path: Path, settings: Settings, folder_uscc: str | None, sha256: str):
-    """Every edit over one file. Returns (report, connection holding ``submission``)."""
-    report = EditReport(path.name, None, None, None, sha256)
-    parts = _check_name(path, report, folder_uscc, settings)
-    if parts is None:
-        return report, None
-    con = _connect(settings)
-    submission_type = SUBMISSION_TYPES[parts["type"]]
-    try:
-        loaded = load_text_table(con, path, submission_type, settings)
-    except UnreadableFile as error:
-        report.add_file_finding(error.rule_id, error.field, error.value)
-        return report, con
-    report.source = loaded.source
-    if not _check_header(loaded.header, report):
-        return report, con
-    if con.execute("select count(*) from submission").fetchone()[0] == 0:
-        report.add_file_finding("S004", "file", "0 rows")
-        return report, con
-    run_row_edits(con, submission_type, parts["period"], parts["uscc"])
-    con.execute("insert into findings by name select * from format_findings")
-    collect_row_findings(con, report, submission_type.key, settings.report_rows_per_rule)
-    return report, con
-
-
 def _outcome(report: EditReport) -> str:
     classes = {RULES[rule_id].edit_class for rule_id in report.rule_counts}
     if classes & set(BLOCKING_CLASSES):
@@ -122,87 +86,196 @@ def _outcome(report: EditReport) -> str:
     return lifecycle.ACCEPTED
 
 
+def _received_at(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ).isoformat(timespec="seconds")
+
+
+class IntakeSession:
+    """Intake of many files over one DuckDB connection: the region seed and the registry
+    are loaded once, not per file (a batch of small files costs little more than its
+    reads). Each file still gets its own status, report and raw version; the list of
+    current versions is rewritten once when the session closes.
+
+    ``record=False`` is the pre-flight check: nothing is created, moved or registered.
+    """
+
+    def __init__(self, settings: Settings, record: bool = True):
+        self.settings = settings
+        self.record = record
+        if record:
+            settings.ensure_dirs()
+        exists = record or settings.submissions_db.exists()
+        self.store = lifecycle.StateStore(settings.submissions_db) if exists else None
+        self.con = settings.duckdb()
+        self.con.execute(
+            f"create table regions as select region_code from "
+            f"read_csv('{settings.region_seed}', all_varchar = true, header = true)"
+        )
+        self.registry = Registry(self.con, settings, self.store)
+        self.decided_any = False
+
+    def __enter__(self) -> IntakeSession:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        if self.store is not None:
+            self.store.close()
+        if self.decided_any:
+            # Every decision changes the submission log (coverage counts rejections too),
+            # not only the accepted ones that change the current versions.
+            write_current(self.settings)
+            self.decided_any = False
+
+    def run_edits(self, path: Path, folder_uscc: str | None, sha256: str, received_at: str):
+        """Every edit over one file; True when table ``submission`` holds its rows."""
+        report = EditReport(path.name, None, None, None, sha256)
+        parts = _check_name(path, report, folder_uscc, self.settings)
+        if parts is None or not self._permitted(parts, report, received_at):
+            return report, False
+        submission_type = SUBMISSION_TYPES[parts["type"]]
+        try:
+            loaded = load_text_table(self.con, path, submission_type, self.settings)
+        except UnreadableFile as error:
+            report.add_file_finding(error.rule_id, error.field, error.value)
+            return report, False
+        report.source = loaded.source
+        if not _check_header(loaded.header, report):
+            return report, False
+        if self.con.execute("select count(*) from submission").fetchone()[0] == 0:
+            report.add_file_finding("S004", "file", "0 rows")
+            return report, False
+        run_row_edits(self.con, submission_type, parts["period"], parts["uscc"])
+        self.con.execute("insert into findings by name select * from format_findings")
+        run_cross_edits(self.con, self._context(parts))
+        collect_row_findings(
+            self.con, report, submission_type.key, self.settings.report_rows_per_rule
+        )
+        return report, True
+
+    def _permitted(self, parts: dict, report: EditReport, received_at: str) -> bool:
+        """S010 from the registry in effect; flags M003 (no registry) and M002 (late)."""
+        self.permission = self.registry.permission(parts["uscc"], parts["type"], parts["period"])
+        if self.permission.refusal:
+            report.add_file_finding("S010", "submitter_uscc", self.permission.refusal)
+            return False
+        if self.permission.role is None:
+            report.add_file_finding("M003", "submitter_uscc", parts["uscc"])
+        due = due_at(self.settings, parts["period"])
+        if received_at > due:
+            report.add_file_finding("M002", "received_at", f"{received_at} (due {due})")
+        return True
+
+    def _context(self, parts: dict) -> Context:
+        return Context(
+            self.settings,
+            self.store,
+            parts["type"],
+            parts["period"],
+            parts["uscc"],
+            self.permission.role,
+            self.permission.registry_period is not None,
+        )
+
+    def check(self, path: Path) -> EditReport:
+        """Run every edit on ``path`` without submitting anything."""
+        path = Path(path)
+        now = datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+        report, _ = self.run_edits(path, None, sha256_file(path), now)
+        report.status = _outcome(report)
+        return report
+
+    def intake(self, path: Path, folder_uscc: str | None = None) -> IntakeResult:
+        """Take one landed file through the submission lifecycle."""
+        path = Path(path)
+        folder_uscc = folder_uscc or path.parent.name
+        sha256 = sha256_file(path)
+        repeat = self._identical(path, sha256, folder_uscc)
+        if repeat is not None:
+            return repeat
+        received_at = _received_at(path)
+        report, _ = self.run_edits(path, folder_uscc, sha256, received_at)
+        result = self._decide(path, report, received_at)
+        if result.status == lifecycle.ACCEPTED and report.submission_type == REGISTRY_TYPE:
+            self.registry.load()
+        return result
+
+    def _identical(self, path: Path, sha256: str, folder_uscc: str) -> IntakeResult | None:
+        """A byte-identical resubmission is a no-op: same id, same report. Only for the
+        submitter's own names: a file named after another institution must never be
+        answered with that institution's submission (it gets S003 instead)."""
+        match = FILE_NAME_PATTERN.match(path.name)
+        if not match or match["uscc"] != folder_uscc:
+            return None
+        identical = self.store.find_identical(match["uscc"], match["type"], match["period"], sha256)
+        if identical is None:
+            return None
+        path.unlink()
+        report = EditReport(
+            path.name,
+            match["type"],
+            match["uscc"],
+            match["period"],
+            sha256,
+            identical.status,
+            identical.submission_id,
+        )
+        report_path = Path(identical.report_path) if identical.report_path else None
+        return IntakeResult(
+            path,
+            identical.status,
+            identical.submission_id,
+            report_path,
+            report,
+            duplicate_of_previous=True,
+        )
+
+    def _decide(self, path: Path, report: EditReport, received_at: str) -> IntakeResult:
+        status = _outcome(report)
+        report.status = status
+        settings, store = self.settings, self.store
+        if report.submission_type not in SUBMISSION_TYPES or report.submitter_uscc is None:
+            # Unnamed files cannot be registered under a key: quarantine with a report only.
+            report_path = write_report(
+                report, settings.reports_dir, f"unregistered-{report.sha256}"
+            )
+            _quarantine(path, settings, report)
+            return IntakeResult(path, status, None, report_path, report)
+        submission = store.register(
+            report.submitter_uscc,
+            report.submission_type,
+            report.period,
+            report.sha256,
+            path.name,
+            path.stat().st_size,
+            received_at,
+        )
+        report.submission_id = submission.submission_id
+        report_path = write_report(report, settings.reports_dir, submission.submission_id)
+        paths: dict[str, object] = {"report_path": str(report_path)}
+        if status == lifecycle.REJECTED:
+            _quarantine(path, settings, report)
+        else:
+            paths |= _load(path, settings, self.con, submission)
+            path.unlink()
+        store.decide(submission.submission_id, status, _now(), **paths)
+        self.decided_any = True
+        return IntakeResult(path, status, submission.submission_id, report_path, report)
+
+
 def check_file(path: Path, settings: Settings) -> EditReport:
     """Run every edit on ``path`` without submitting anything."""
-    report, con = run_edits(Path(path), settings, None, sha256_file(path))
-    if con is not None:
-        con.close()
-    report.status = _outcome(report)
-    return report
+    with IntakeSession(settings, record=False) as session:
+        return session.check(path)
 
 
 def intake_file(path: Path, settings: Settings, folder_uscc: str | None = None) -> IntakeResult:
     """Take one landed file through the submission lifecycle."""
-    path = Path(path)
-    settings.ensure_dirs()
-    folder_uscc = folder_uscc or path.parent.name
-    sha256 = sha256_file(path)
-    store = lifecycle.StateStore(settings.submissions_db)
-    match = FILE_NAME_PATTERN.match(path.name)
-    if match:
-        identical = store.find_identical(match["uscc"], match["type"], match["period"], sha256)
-        if identical is not None:
-            # A byte-identical resubmission is a no-op: same id, same report.
-            path.unlink()
-            report = EditReport(
-                path.name,
-                match["type"],
-                match["uscc"],
-                match["period"],
-                sha256,
-                identical.status,
-                identical.submission_id,
-            )
-            report_path = Path(identical.report_path) if identical.report_path else None
-            return IntakeResult(
-                path,
-                identical.status,
-                identical.submission_id,
-                report_path,
-                report,
-                duplicate_of_previous=True,
-            )
-    received_at = datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ).isoformat(
-        timespec="seconds"
-    )
-    report, con = run_edits(path, settings, folder_uscc, sha256)
-    try:
-        return _decide(path, settings, store, report, con, received_at)
-    finally:
-        if con is not None:
-            con.close()
-
-
-def _decide(path, settings, store, report, con, received_at) -> IntakeResult:
-    status = _outcome(report)
-    report.status = status
-    if report.submission_type not in SUBMISSION_TYPES or report.submitter_uscc is None:
-        # Unnamed files cannot be registered under a key: quarantine with a report only.
-        report_path = write_report(report, settings.reports_dir, f"unregistered-{report.sha256}")
-        _quarantine(path, settings, report)
-        return IntakeResult(path, status, None, report_path, report)
-    submission = store.register(
-        report.submitter_uscc,
-        report.submission_type,
-        report.period,
-        report.sha256,
-        path.name,
-        path.stat().st_size,
-        received_at,
-    )
-    report.submission_id = submission.submission_id
-    report_path = write_report(report, settings.reports_dir, submission.submission_id)
-    paths: dict[str, object] = {"report_path": str(report_path)}
-    if status == lifecycle.REJECTED:
-        _quarantine(path, settings, report)
-    else:
-        paths |= _load(path, settings, con, submission)
-        path.unlink()
-    store.decide(submission.submission_id, status, _now(), **paths)
-    # Every decision changes the submission log (coverage counts rejections too), not only
-    # the accepted ones that change the current versions.
-    write_current(settings)
-    return IntakeResult(path, status, submission.submission_id, report_path, report)
+    with IntakeSession(settings) as session:
+        return session.intake(path, folder_uscc)
 
 
 def _load(path: Path, settings: Settings, con, submission: lifecycle.Submission) -> dict:
@@ -230,7 +303,7 @@ def _quarantine(path: Path, settings: Settings, report: EditReport) -> None:
     """Keep a rejected file for the submitter's and regulator's follow-up, except one
     that holds personal data: PIPL says it is not kept (DESIGN Decision 11); its hash and
     masked report remain."""
-    if PERSONAL_DATA_RULE in report.rule_counts:
+    if set(PERSONAL_DATA_RULES) & set(report.rule_counts):
         path.unlink()
         return
     settings.quarantine_dir.mkdir(parents=True, exist_ok=True)

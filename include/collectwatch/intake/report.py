@@ -18,7 +18,7 @@ import duckdb
 
 from collectwatch.files import atomic_write_bytes
 from collectwatch.intake.catalogue import RULES
-from collectwatch.intake.edits import mask
+from collectwatch.intake.edits import PERSONAL_DATA_RULES, mask
 
 
 @dataclass
@@ -94,10 +94,11 @@ def collect_row_findings(
     ).fetchall():
         report.rule_counts[rule_id] = report.rule_counts.get(rule_id, 0) + count
     # Personal data never leaves DuckDB unmasked: any value or key cell in a cell where
-    # V015 found personal data is masked, and so is a duplicate-key value of such a row.
+    # V015 / V018 found personal data is masked, and so is a duplicate-key value of such a row.
     con.execute(
         "create or replace temp table pii_cells as "
-        "select distinct row_no, field from findings where rule_id = 'V015'"
+        "select distinct row_no, field from findings where rule_id in "
+        f"({', '.join(repr(rule_id) for rule_id in PERSONAL_DATA_RULES)})"
     )
 
     def masked(column: str, row: str, field: str) -> str:

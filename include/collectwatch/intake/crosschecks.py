@@ -1,0 +1,244 @@
+"""Edits that compare a submission with the registry and with other current submissions.
+
+Each is one set-based query over the whole file (table ``submission``, text columns plus
+``_row_no``) joined to the raw-zone Parquet of the other submission, appending to table
+``findings`` like the row edits. The other side is whatever is current in the raw zone at
+intake time: the second of two related files is the one checked, so a pair is always
+compared once both are in.
+
+- Q003 overdue share jump: per region, overdue balance (buckets M1 and later) / balance,
+  compared with the submitter's latest earlier accepted lender_portfolio.
+- Q004 lender_portfolio.balance_outsourced vs Σ agency_assignment.balance_assigned of the
+  same lender, by region and bucket (the grain both files share), ±1%.
+- Q005 the counterparty (agency of an assignment, lender of a caseload or contact) is not
+  an active institution of that role in the registry in effect — one finding per
+  counterparty, at its first row.
+- M001 agency_caseload.balance_received vs Σ agency_assignment.balance_assigned for the
+  same lender, agency and region, ±5%, against every counterparty that has submitted.
+- V019 a complaint's source must fit the submitter's role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from collectwatch.config import Settings
+from collectwatch.intake.lifecycle import StateStore
+from collectwatch.intake.registry import COUNTERPARTIES, ROLE_COMPLAINT_SOURCES
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    store: StateStore | None  # None in a pre-flight check on a fresh installation
+    submission_type: str
+    period: str
+    submitter_uscc: str
+    role: str | None
+    registry_in_effect: bool
+
+
+def _money(column: str) -> str:
+    return f'try_cast("{column}" as decimal(18, 2))'
+
+
+def _differs(left: str, right: str, tolerance: float) -> str:
+    """More than ``tolerance`` apart relative to the larger of the two (0 vs 0 agrees)."""
+    return (
+        f"abs(coalesce({left}, 0) - coalesce({right}, 0)) "
+        f"> {tolerance} * greatest(abs(coalesce({left}, 0)), abs(coalesce({right}, 0)))"
+    )
+
+
+def _sql_list(values) -> str:
+    return "[" + ", ".join(f"'{value}'" for value in values) + "]"
+
+
+def _current(context: Context, submission_type: str, **filters) -> list:
+    return context.store.current(submission_type, **filters) if context.store else []
+
+
+def _raw_paths(context: Context, submissions) -> str:
+    return _sql_list(str(context.settings.raw_dir / s.raw_path) for s in submissions)
+
+
+def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> set[str]:
+    return {row[0] for row in con.execute(f"select distinct {column} from submission").fetchall()}
+
+
+def overdue_share_jump(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    earlier = [
+        s
+        for s in _current(context, "lender_portfolio", submitter_uscc=context.submitter_uscc)
+        if s.period < context.period
+    ]
+    if not earlier:
+        return
+    last = max(earlier, key=lambda s: s.period)
+    factor = context.settings.overdue_jump_factor
+    con.execute(
+        f"""
+        insert into findings
+        with this_month as (
+            select region_code, min(_row_no) as row_no,
+                   (sum({_money("balance")}) filter (where bucket <> 'M0')
+                    / nullif(sum({_money("balance")}), 0))::double as share
+            from submission group by region_code
+        ),
+        last_month as (
+            select region_code,
+                   (sum(balance) filter (where bucket <> 'M0')
+                    / nullif(sum(balance), 0))::double as share
+            from read_parquet('{context.settings.raw_dir / last.raw_path}')
+            group by region_code
+        )
+        select 'Q003', t.row_no, 'balance',
+               printf('overdue share %.4f, %s: %.4f', t.share, '{last.period}', m.share)
+        from this_month as t join last_month as m using (region_code)
+        where m.share > 0 and t.share > {factor} * m.share
+        """
+    )
+
+
+def outsourced_vs_assigned(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    other_type = {
+        "lender_portfolio": "agency_assignment",
+        "agency_assignment": "lender_portfolio",
+    }[context.submission_type]
+    other = _current(
+        context, other_type, period=context.period, submitter_uscc=context.submitter_uscc
+    )
+    if not other:
+        return
+    tolerance = context.settings.outsourced_tolerance
+    source = f"read_parquet({_raw_paths(context, other)})"
+    if context.submission_type == "lender_portfolio":
+        field = "balance_outsourced"
+        this = (
+            f"select region_code, bucket, _row_no as row_no, {_money(field)} as outsourced "
+            "from submission"
+        )
+        that = (
+            "select region_code, bucket, sum(balance_assigned) as assigned "
+            f"from {source} group by all"
+        )
+    else:
+        field = "balance_assigned"
+        this = (
+            "select region_code, bucket, min(_row_no) as row_no, "
+            f"sum({_money(field)}) as assigned from submission group by all"
+        )
+        that = f"select region_code, bucket, balance_outsourced as outsourced from {source}"
+    con.execute(
+        f"""
+        insert into findings
+        select 'Q004', row_no, '{field}',
+               printf('balance_outsourced %s, sum of balance_assigned %s',
+                      coalesce(outsourced, 0)::varchar, coalesce(assigned, 0)::varchar)
+        from ({this}) left join ({that}) using (region_code, bucket)
+        where {_differs("outsourced", "assigned", tolerance)}
+        """
+    )
+
+
+def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    if not context.registry_in_effect or context.submission_type not in COUNTERPARTIES:
+        return
+    column, role = COUNTERPARTIES[context.submission_type]
+    con.execute(
+        f"""
+        insert into findings
+        select 'Q005', min(s._row_no), '{column}',
+               s.{column} || ' (' || coalesce(r.role || ', ' || r.status, 'not registered')
+               || '; expected an active {role})'
+        from submission as s left join registry_in_effect as r on r.uscc = s.{column}
+        where s.{column} is not null
+          and (r.uscc is null or r.role <> '{role}' or r.status <> 'active')
+        group by s.{column}, r.role, r.status
+        """
+    )
+
+
+def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    """M001 from either side, against the counterparties that have submitted."""
+    if context.submission_type == "agency_caseload":
+        mine, theirs, other_type = "agency_uscc", "lender_uscc", "agency_assignment"
+        this_amount, that_amount = "balance_received", "balance_assigned"
+    else:
+        mine, theirs, other_type = "lender_uscc", "agency_uscc", "agency_caseload"
+        this_amount, that_amount = "balance_assigned", "balance_received"
+    counterparties = _distinct(con, theirs)
+    other = [
+        s
+        for s in _current(context, other_type, period=context.period)
+        if s.submitter_uscc in counterparties
+    ]
+    if not other:
+        return
+    tolerance = context.settings.reconciliation_tolerance
+    con.execute(
+        f"""
+        insert into findings
+        with this_side as (
+            select {theirs}, region_code, min(_row_no) as row_no,
+                   sum({_money(this_amount)}) as this_amount
+            from submission group by all
+        ),
+        that_side as (
+            select {theirs}, region_code, sum({that_amount}) as that_amount
+            from read_parquet({_raw_paths(context, other)})
+            where {mine} = '{context.submitter_uscc}'
+            group by all
+        )
+        select 'M001', row_no, '{this_amount}',
+               printf('%s %s, counterparty %s: %s',
+                      {theirs}, coalesce(this_amount, 0)::varchar, '{that_amount}',
+                      coalesce(that_amount, 0)::varchar)
+        from this_side left join that_side using ({theirs}, region_code)
+        where {theirs} in {_sql_list(s.submitter_uscc for s in other)}
+          and {_differs("this_amount", "that_amount", tolerance)}
+        """
+    )
+
+
+def complaint_source_fits_role(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    # Without a registry the role is unknown, but only the regulator forwards the
+    # hotline's and the association's complaints.
+    sources = ROLE_COMPLAINT_SOURCES.get(context.role, ("lender", "agency"))
+    allowed = _sql_list(sources)
+    con.execute(
+        f"""
+        insert into findings
+        select 'V019', _row_no, 'source', source || ' (submitter: {context.role or "role unknown"})'
+        from submission
+        where source is not null and not list_contains({allowed}, source)
+        """
+    )
+
+
+CHECKS = {
+    "lender_portfolio": (overdue_share_jump, outsourced_vs_assigned),
+    "agency_assignment": (
+        outsourced_vs_assigned,
+        unregistered_counterparty,
+        lender_agency_reconciliation,
+    ),
+    "agency_caseload": (unregistered_counterparty, lender_agency_reconciliation),
+    "contact_events": (unregistered_counterparty,),
+    "complaints": (complaint_source_fits_role,),
+}
+
+
+def run_cross_edits(con: duckdb.DuckDBPyConnection, context: Context) -> None:
+    for check in CHECKS.get(context.submission_type, ()):
+        check(con, context)
+
+
+def due_at(settings: Settings, period: str) -> str:
+    """The period's due date: day N of the next month, 23:59:59 +08:00 (ISO 8601)."""
+    year, month = int(period[:4]), int(period[5:7]) + 1
+    if month == 13:
+        year, month = year + 1, 1
+    return f"{year:04d}-{month:02d}-{settings.due_day_of_next_month:02d}T23:59:59+08:00"
