@@ -170,20 +170,26 @@ def test_listings_show_exactly_the_entitled_files(issued, client, manifest):
 
 
 def test_bulletins(issued, client, regions):
+    """Page and JSON: charts only from the scope's own rows (no foreign name in any SVG)."""
     for scope, secret in issued.items():
         with client(secret) as http:
-            response = http.get(f"/periods/{PERIOD}/bulletin")
+            page = http.get(f"/periods/{PERIOD}/bulletin")
+            api = http.get(f"/api/periods/{PERIOD}/bulletin")
+        expected = 200
         if scope.startswith("submitter:"):
-            assert response.status_code == 403
+            expected = 403
+        elif scope == f"province:{EMPTY_PROVINCE}":  # nothing published for it
+            expected = 404
+        assert page.status_code == api.status_code == expected, scope
+        if expected != 200:
             continue
-        if scope == f"province:{EMPTY_PROVINCE}":  # nothing published for it
-            assert response.status_code == 404
-            continue
-        assert response.status_code == 200, scope
-        assert response.text.count("<svg") >= 2, scope
-        names = set(re.findall(r">([^<>]+)</text>", response.text))
-        leaked = names & foreign_names(scope, regions)
-        assert not leaked, (scope, leaked)
+        assert page.text.count("<svg") >= 2, scope
+        svgs = "".join(chart["svg"] for chart in api.json()["charts"])
+        assert len(api.json()["charts"]) >= 2 and api.json()["figures"], scope
+        for rendered in (page.text, svgs):
+            names = set(re.findall(r">([^<>]+)</text>", rendered))
+            leaked = names & foreign_names(scope, regions)
+            assert not leaked, (scope, leaked)
 
 
 def test_submissions_and_audit_are_not_for_readers(issued, client):

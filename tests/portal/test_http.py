@@ -38,7 +38,7 @@ def test_etag_is_the_manifest_hash_and_conditional_get_answers_304(client, issue
             assert again.status_code == 304, tag
             assert again.content == b""
             assert again.headers["etag"] == f'"{sha256}"'
-        stale = http.get(f"/files/{PERIOD}/{relative}", headers={"If-None-Match": '"0" '})
+        stale = http.get(f"/files/{PERIOD}/{relative}", headers={"If-None-Match": '"0"'})
         assert stale.status_code == 200 and stale.content == first.content
 
 

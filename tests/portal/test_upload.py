@@ -79,8 +79,13 @@ def test_a_bad_file_is_rejected_with_its_rule_ids_and_rows(client, submitter, ge
     assert found == {("V005", 2, "region_code", "999999"), ("V007", 4, "period", "2026-09")}
     with client(submitter) as http:
         stored = http.get(f"/api/submissions/{report['submission_id']}/report")
+        spreadsheet = http.get(f"/api/submissions/{report['submission_id']}/report?format=csv")
     assert stored.status_code == 200
     assert stored.json()["rules"] == report["rules"]
+    assert spreadsheet.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = spreadsheet.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("rule_id,edit_class,row,field,value")
+    assert sorted(line.split(",")[0] for line in lines[1:]) == ["V005", "V007"]
 
 
 def test_an_upload_is_bound_to_the_tokens_uscc(client, submitter, generated, lenders):

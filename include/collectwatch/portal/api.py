@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from collectwatch.intake.lifecycle import NEEDS_VERIFICATION
@@ -19,6 +19,7 @@ from collectwatch.portal.app import (
     NationalToken,
     PortalError,
     SubmitterToken,
+    bulletin,
     download_response,
     entitled,
     entitled_release,
@@ -69,7 +70,26 @@ def api_table(
     found = entitled_release(settings, period, token)
     file = entitled(found.dataset(folder, table), token, f"{folder}/{table}")
     note(request, action="preview", sha256=file.sha256, detail=file.relative)
-    return json_response(preview(settings, verified(file), token, limit))
+    return json_response(preview(request.app.state.duckdb, verified(file), token, limit))
+
+
+@router.get("/api/periods/{period}/bulletin")
+def api_bulletin(period: str, request: Request, token: Authenticated):
+    """The bulletin's figures and charts (SVG) of the caller's scope, as JSON."""
+    found = entitled_release(request.app.state.settings, period, token)
+    note(request, action="bulletin", detail=f"{period} v{found.version} {token.scope.folder}")
+    lang = language(request.query_params.get("lang"))
+    body = bulletin(request.app.state.duckdb, found, token, lang)
+    return json_response(
+        {
+            "period": period,
+            "version": found.version,
+            "release_status": found.release_status,
+            "scope": body["folder"],
+            "figures": [{"label": f.label, "value": f.value} for f in body["figures"]],
+            "charts": [{"key": c.key, "title": c.title, "svg": c.svg} for c in body["charts"]],
+        }
+    )
 
 
 @router.get("/files/{period}/{relative:path}")
@@ -146,13 +166,27 @@ def get_submission(submission_id: str, request: Request, token: Authenticated):
     return json_response(submissions.summary(_submission(request, submission_id, token)))
 
 
+REPORT_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
 @router.get("/api/submissions/{submission_id}/report")
-def get_report(submission_id: str, request: Request, token: Authenticated):
+def get_report(
+    submission_id: str,
+    request: Request,
+    token: Authenticated,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+):
+    """The edit report as written at intake: JSON, CSV (for spreadsheets) or HTML."""
     found = _submission(request, submission_id, token)
-    if not found.report_path or not Path(found.report_path).exists():
-        raise PortalError(404, "not_found", f"no report for {submission_id} yet")
-    note(request, action="report", detail=submission_id)
-    return json_response(json.loads(Path(found.report_path).read_text()))
+    path = Path(found.report_path).with_suffix(f".{format}") if found.report_path else None
+    if path is None or not path.exists():
+        raise PortalError(404, "not_found", f"no {format} report for {submission_id} yet")
+    note(request, action="report", detail=f"{submission_id}.{format}")
+    return Response(path.read_bytes(), media_type=REPORT_TYPES[format])
 
 
 @router.post("/api/submissions/{submission_id}/verify")

@@ -39,6 +39,7 @@ from collectwatch.portal.auth import (
 from collectwatch.portal.i18n import TEXT, language
 from collectwatch.portal.publication import (
     TABLE_TITLES,
+    ManifestMismatch,
     PublishedFile,
     Release,
     periods,
@@ -205,10 +206,17 @@ def note(request: Request, **fields) -> None:
 # --- the publication as a scope may see it ----------------------------------------------
 
 
+def checked_release(settings: Settings, period: str) -> Release | None:
+    try:
+        return release(settings, period)
+    except ManifestMismatch as error:
+        raise PortalError(500, "integrity", str(error)) from None
+
+
 def entitled_release(settings: Settings, period: str, token: Token) -> Release:
     if token.scope.folder is None:
         raise PortalError(403, "forbidden", f"scope {token.scope} has no publication access")
-    found = release(settings, period)
+    found = checked_release(settings, period)
     if found is None or not found.entitled(token.scope):
         raise PortalError(404, "not_found", f"no publication of {period} for {token.scope}")
     return found
@@ -222,37 +230,35 @@ def entitled(file: PublishedFile | None, token: Token, what: str) -> PublishedFi
     return file
 
 
-def row_filter(token: Token, columns: set[str]) -> tuple[str, list]:
+def row_filter(token: Token, columns: set[str]) -> tuple[str, dict]:
     """Rows a scope may see inside an entitled file (defence in depth: its files hold
     nothing else): a province its own region codes, the public no prefecture rows."""
     if token.scope.province_prefix and "region_code" in columns:
-        return "where left(region_code, 2) = ?", [token.scope.province_prefix]
+        return "where left(region_code, 2) = $prefix", {"prefix": token.scope.province_prefix}
     if token.scope.kind == PUBLIC and "level" in columns:
-        return "where level <> 'prefecture'", []
-    return "", []
+        return "where level <> 'prefecture'", {}
+    return "", {}
 
 
-def preview(settings: Settings, file: PublishedFile, token: Token, limit: int) -> dict:
-    con = settings.duckdb()
+def preview(con, file: PublishedFile, token: Token, limit: int) -> dict:
+    """The first ``limit`` rows of an entitled file the scope may see, read on a cursor
+    of the portal's DuckDB (Hive partitioning off: ``province=<code>/`` is no column)."""
+    cursor = con.cursor()
     try:
-        columns = [
-            name
-            for name, *_ in con.execute(
-                "describe select * from read_parquet(?, hive_partitioning = false)",
-                [str(file.path)],
-            ).fetchall()
-        ]
+        source = cursor.read_parquet(str(file.path), hive_partitioning=False)
+        columns = list(source.columns)
         where, parameters = row_filter(token, set(columns))
         rows = (
-            con.sql(
-                f"select * from read_parquet(?, hive_partitioning = false) {where} limit ?",
-                params=[str(file.path), *parameters, limit],
+            cursor.sql(
+                f"select * from read_parquet($file, hive_partitioning = false) {where} "
+                "limit $limit",
+                params={"file": str(file.path), "limit": limit, **parameters},
             )
             .to_arrow_table()
             .to_pylist()
         )
     finally:
-        con.close()
+        cursor.close()
     return {
         "period": file.period,
         "version": file.version,
@@ -323,6 +329,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.tokens = tokens
     app.state.audit = AuditLog(settings.portal_db)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
+    # One in-memory DuckDB for the server's reads; each request takes a cursor (opening a
+    # database per request costs more than reading a published file).
+    app.state.duckdb = settings.duckdb()
     app.add_middleware(AuditMiddleware, tokens=tokens, audit=app.state.audit)
     _errors(app)
     from collectwatch.portal import api, pages
@@ -395,11 +404,11 @@ def period_list(settings: Settings, token: Token) -> list[Release]:
     """The periods whose latest release has at least one file the scope may read."""
     if token.scope.folder is None:
         return []
-    found = (release(settings, period) for period in periods(settings))
+    found = (checked_release(settings, period) for period in periods(settings))
     return [item for item in found if item is not None and item.entitled(token.scope)]
 
 
-def bulletin(settings: Settings, found: Release, token: Token, lang: str) -> dict:
+def bulletin(con, found: Release, token: Token, lang: str) -> dict:
     """Figures and charts from the scope's own folder of the publication."""
     folder = token.scope.folder
     datasets = tuple(
@@ -411,7 +420,7 @@ def bulletin(settings: Settings, found: Release, token: Token, lang: str) -> dic
     return {
         "release": found,
         "folder": folder,
-        "figures": charts.figures(settings, {t: p for t, p, _ in datasets}, levels, lang),
-        "charts": charts.bulletin_charts(settings, datasets, folder, lang),
+        "figures": charts.figures(con, {t: p for t, p, _ in datasets}, levels, lang),
+        "charts": charts.bulletin_charts(con, datasets, folder, lang),
         "suppressed": token.scope.kind == PUBLIC,
     }

@@ -17,7 +17,6 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from collectwatch.config import Settings
 from collectwatch.contracts import OVERDUE_BUCKETS
 
 LABELS = {
@@ -106,19 +105,22 @@ class Figure:
     value: str
 
 
-def _query(settings: Settings, parquet: Path, sql: str, parameters: list) -> pd.DataFrame:
-    """Run ``sql`` over one published file, visible as the view ``published``. Hive
-    partitioning is off: a ``province=<code>/`` folder must not become a column."""
-    con = settings.duckdb()
+# Every query reads one published file; Hive partitioning is off, or a
+# ``province=<code>/`` folder would turn into a column.
+PUBLISHED = "read_parquet($file, hive_partitioning = false)"
+
+
+def _query(con, parquet: Path, sql: str, **parameters) -> pd.DataFrame:
+    """Run ``sql`` (reading ``PUBLISHED``) on a cursor of the portal's DuckDB."""
+    cursor = con.cursor()
     try:
-        con.read_parquet(str(parquet), hive_partitioning=False).create_view("published")
-        return con.execute(sql, parameters).df()
+        return cursor.execute(sql, {"file": str(parquet), **parameters}).df()
     finally:
-        con.close()
+        cursor.close()
 
 
-def _columns(settings: Settings, parquet: Path) -> set[str]:
-    return set(_query(settings, parquet, "select * from published limit 0", []).columns)
+def _columns(con, parquet: Path) -> set[str]:
+    return set(_query(con, parquet, f"select * from {PUBLISHED} limit 0").columns)
 
 
 def _svg(chart: alt.Chart) -> str:
@@ -131,15 +133,15 @@ def _name_column(lang: str) -> str:
     return "region_name_zh" if lang == "zh" else "region_name_en"
 
 
-def outsourcing_chart(settings, parquet: Path, levels: Levels, lang: str) -> Chart | None:
+def outsourcing_chart(con, parquet: Path, levels: Levels, lang: str) -> Chart | None:
     text = LABELS[lang]
     frame = _query(
-        settings,
+        con,
         parquet,
         f"select {_name_column(lang)} as region, outsourcing_share::double as share "
-        "from published where level = ? and outsourcing_share is not null "
+        f"from {PUBLISHED} where level = $level and outsourcing_share is not null "
         "order by share desc, region_code",
-        [levels.parts],
+        level=levels.parts,
     )
     if frame.empty:
         return None
@@ -156,19 +158,19 @@ def outsourcing_chart(settings, parquet: Path, levels: Levels, lang: str) -> Cha
     return Chart("outsourcing", text["outsourcing"], _svg(chart))
 
 
-def recovery_chart(settings, parquet: Path, levels: Levels, lang: str) -> Chart | None:
+def recovery_chart(con, parquet: Path, levels: Levels, lang: str) -> Chart | None:
     text = LABELS[lang]
     frame = _query(
-        settings,
+        con,
         parquet,
         f"""
         unpivot (
             select bucket, recovery_rate_inhouse::double as "{text["inhouse"]}",
                    recovery_rate_outsourced::double as "{text["outsourced"]}"
-            from published where level = ?
+            from {PUBLISHED} where level = $level
         ) on columns(* exclude (bucket)) into name channel value rate
         """,
-        [levels.top],
+        level=levels.top,
     )
     frame = frame[frame["bucket"].isin(OVERDUE_BUCKETS) & frame["rate"].notna()]
     if frame.empty:
@@ -192,16 +194,16 @@ def recovery_chart(settings, parquet: Path, levels: Levels, lang: str) -> Chart 
     return Chart("recovery", text["recovery"], _svg(chart))
 
 
-def complaints_chart(settings, parquet: Path, levels: Levels, lang: str) -> Chart | None:
+def complaints_chart(con, parquet: Path, levels: Levels, lang: str) -> Chart | None:
     text = LABELS[lang]
     name = "category_name_zh" if lang == "zh" else "category_name_en"
     frame = _query(
-        settings,
+        con,
         parquet,
         f"select {name} as category, sum(complaints)::bigint as complaints "
-        "from published where level = ? and complaints is not null "
+        f"from {PUBLISHED} where level = $level and complaints is not null "
         "group by all order by complaints desc, category",
-        [levels.top],
+        level=levels.top,
     )
     if frame.empty:
         return None
@@ -217,17 +219,17 @@ def complaints_chart(settings, parquet: Path, levels: Levels, lang: str) -> Char
     return Chart("complaints", text["complaints"], _svg(chart))
 
 
-def conduct_chart(settings, parquet: Path, levels: Levels, lang: str) -> Chart | None:
+def conduct_chart(con, parquet: Path, levels: Levels, lang: str) -> Chart | None:
     text = LABELS[lang]
-    shares = sorted(c for c in _columns(settings, parquet) if c.endswith("_share"))
+    shares = sorted(c for c in _columns(con, parquet) if c.endswith("_share"))
     if not shares:
         return None
     frame = _query(
-        settings,
+        con,
         parquet,
         f"unpivot (select {', '.join(f'{c}::double as {c}' for c in shares)} "
-        "from published where level = ?) on columns(*) into name rule value share",
-        [levels.top],
+        f"from {PUBLISHED} where level = $level) on columns(*) into name rule value share",
+        level=levels.top,
     )
     frame = frame[frame["share"].notna()]
     if frame.empty:
@@ -272,20 +274,20 @@ def _format(value, kind: str) -> str:
     return f"{int(value):,}"
 
 
-def figures(settings, datasets: dict[str, Path], levels: Levels, lang: str) -> list[Figure]:
+def figures(con, datasets: dict[str, Path], levels: Levels, lang: str) -> list[Figure]:
     """The headline numbers of the bulletin's region (suppressed ones shown as —)."""
     found = []
     for table, column, label_zh, label_en, kind in FIGURES:
         parquet = datasets.get(table)
-        if parquet is None or column not in _columns(settings, parquet):
+        if parquet is None or column not in _columns(con, parquet):
             continue
         total = _query(
-            settings,
+            con,
             parquet,
-            f"select sum({column}) from published where level = ?"
+            f"select sum({column}) from {PUBLISHED} where level = $level"
             if kind != "share"
-            else f"select any_value({column}) from published where level = ?",
-            [levels.top],
+            else f"select any_value({column}) from {PUBLISHED} where level = $level",
+            level=levels.top,
         ).iat[0, 0]
         found.append(Figure(label_zh if lang == "zh" else label_en, _format(total, kind)))
     return found
@@ -293,7 +295,7 @@ def figures(settings, datasets: dict[str, Path], levels: Levels, lang: str) -> l
 
 @functools.lru_cache(maxsize=64)
 def bulletin_charts(
-    settings: Settings, datasets: tuple[tuple[str, Path, str], ...], folder: str, lang: str
+    con, datasets: tuple[tuple[str, Path, str], ...], folder: str, lang: str
 ) -> tuple[Chart, ...]:
     """Charts for the tables present. ``datasets`` holds (table, path, sha256): the hash
     makes the cache key change whenever a new version is published."""
@@ -301,8 +303,8 @@ def bulletin_charts(
     paths = {table: path for table, path, _ in datasets}
     charts = []
     for table, needed, draw in CHARTS:
-        if table in paths and needed <= _columns(settings, paths[table]):
-            chart = draw(settings, paths[table], levels, lang)
+        if table in paths and needed <= _columns(con, paths[table]):
+            chart = draw(con, paths[table], levels, lang)
             if chart is not None:
                 charts.append(chart)
     return tuple(charts)

@@ -103,7 +103,7 @@ def table_page(period: str, folder: str, table: str, request: Request, token: Au
         "release": found,
         "file": file,
         "downloads": siblings,
-        "preview": preview(settings, verified(file), token, PREVIEW_ROWS),
+        "preview": preview(request.app.state.duckdb, verified(file), token, PREVIEW_ROWS),
         "preview_rows": PREVIEW_ROWS,
     }
     return render(request, "table.html", context)
@@ -115,4 +115,4 @@ def bulletin_page(period: str, request: Request, token: Authenticated):
     found = entitled_release(settings, period, token)
     note(request, action="bulletin", detail=f"{period} v{found.version} {token.scope.folder}")
     lang = language(request.query_params.get("lang"))
-    return render(request, "bulletin.html", bulletin(settings, found, token, lang))
+    return render(request, "bulletin.html", bulletin(request.app.state.duckdb, found, token, lang))
