@@ -72,7 +72,12 @@ def read_body(relative: str, body: bytes) -> pd.DataFrame:
         return pq.read_table(io.BytesIO(body)).to_pandas()
     if relative.endswith(".csv"):
         return pd.read_csv(io.BytesIO(body), dtype={"region_code": str}, encoding="utf-8-sig")
-    return pd.read_excel(io.BytesIO(body), dtype={"region_code": str})
+    # XLSX: the first sheet; its header row is the one naming region_code (a bilingual
+    # header may add a row of Chinese names, which is no data).
+    sheet = pd.read_excel(io.BytesIO(body), header=None, dtype=str)
+    header = sheet.index[sheet.eq("region_code").any(axis=1)][0]
+    frame = sheet.iloc[header + 1 :].set_axis(list(sheet.iloc[header]), axis=1)
+    return frame[frame["region_code"].str.fullmatch(r"\d{6}", na=False)]
 
 
 def test_the_publication_has_every_scope_and_format(manifest, provinces):

@@ -75,8 +75,10 @@ def test_errors_are_json_and_say_what_to_do(client, issued):
         absent = http.get(f"/files/{PERIOD}/internal/nothing_here.csv")
         assert absent.status_code == 404
         assert "internal/nothing_here.csv is not published" in absent.json()["error"]["message"]
-        escape = http.get(f"/files/{PERIOD}/../latest.json")
-        assert escape.status_code == 404
+        for escape in ("%2E%2E/latest.json", "..%2Flatest.json", "%2E%2E/%2E%2E/state"):
+            outside = http.get(f"/files/{PERIOD}/{escape}")
+            assert outside.status_code == 404, escape
+            assert outside.json()["error"]["code"] == "not_found"
         bad_limit = http.get(
             f"/api/periods/{PERIOD}/tables/internal/recovery_by_bucket", params={"limit": 0}
         )

@@ -90,11 +90,27 @@ def test_a_bad_file_is_rejected_with_its_rule_ids_and_rows(client, submitter, ge
 
 def test_an_upload_is_bound_to_the_tokens_uscc(client, submitter, generated, lenders):
     """A file named after another lender, uploaded with this lender's token, is rejected
-    (S003) and registered under nobody else's name."""
-    name, rows = original(generated, lenders[1], "lender_portfolio")
-    response = upload(client, submitter, name, as_bytes(rows))
-    assert response.status_code == 422
-    assert [rule["rule_id"] for rule in response.json()["report"]["rules"]] == ["S003"]
+    (S003) and registered under nobody's name — not even when its bytes equal the other
+    lender's accepted file (which must not reveal that submission)."""
+    for rows in (original(generated, lenders[1], "lender_portfolio")[1], [["period"]]):
+        name = f"lender_portfolio__{lenders[1]}__{PERIOD}.csv"
+        response = upload(client, submitter, name, as_bytes(rows))
+        assert response.status_code == 422
+        report = response.json()["report"]
+        assert [rule["rule_id"] for rule in report["rules"]] == ["S003"]
+        assert report["submission_id"] is None and report["status"] == "rejected"
+    with client(submitter) as http:
+        assert {s["submitter_uscc"] for s in http.get("/api/submissions").json()} == {lenders[0]}
+
+
+def test_a_byte_identical_resubmission_returns_the_first_report(client, submitter, generated, uscc):
+    name, rows = original(generated, uscc, "lender_portfolio")
+    rows[1][rows[0].index("region_code")] = "999998"
+    first = upload(client, submitter, name, as_bytes(rows))
+    again = upload(client, submitter, name, as_bytes(rows))
+    assert first.status_code == 422 and again.status_code == 200
+    assert again.json()["duplicate_of_previous"] is True
+    assert again.json()["report"] == first.json()["report"]
 
 
 def test_quality_edits_wait_for_verification_through_the_api(
@@ -168,7 +184,7 @@ def test_an_oversize_stream_is_cut_off_while_streaming(client, submitter, issued
     refused = [e for e in entries if e["action"] == "upload" and e["status"] == 413]
     assert status in (413, None)
     streamed = refused[-1]
-    assert UPLOAD_LIMIT < streamed["bytes"] <= UPLOAD_LIMIT + len(chunk) < total
+    assert UPLOAD_LIMIT < streamed["bytes"] < total
     assert not list((settings.landing_dir / uscc).glob(".upload-*"))
 
 

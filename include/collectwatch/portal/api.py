@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from collectwatch.intake.lifecycle import NEEDS_VERIFICATION
-from collectwatch.intake.process import intake_file, verify
+from collectwatch.intake.process import verify
 from collectwatch.portal import submissions
 from collectwatch.portal.app import (
     MAX_PREVIEW_ROWS,
@@ -138,14 +138,14 @@ async def upload(
         raise PortalError(413, "too_large", str(error)) from None
     note(request, bytes=received.bytes)
     try:
-        result = await run_in_threadpool(intake_file, received.path, settings, token.scope.value)
+        status, body = await run_in_threadpool(
+            submissions.take_in, received.path, settings, token.scope.value
+        )
     finally:
         received.discard()
-    note(request, sha256=result.report.sha256, detail=f"{name}: {result.status}")
-    body = {"status": result.status, "report": result.report.as_dict()}
-    if result.duplicate_of_previous:
-        return json_response({**body, "duplicate_of_previous": True}, 200)
-    return json_response(body, 422 if result.status == "rejected" else 201)
+    report = body["report"]
+    note(request, sha256=report["sha256"], detail=f"{name}: {report['status']}")
+    return json_response(body, status)
 
 
 @router.get("/api/submissions")

@@ -324,6 +324,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # the interactive docs load JavaScript from a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        redirect_slashes=False,  # an unknown path is a JSON 404, not a redirect
     )
     app.state.settings = settings
     app.state.tokens = tokens

@@ -9,6 +9,7 @@ intake the landing folder gets, bound to the token's USCC (DESIGN Decision 12).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -18,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectwatch.config import Settings
-from collectwatch.intake.lifecycle import Submission
+from collectwatch.contracts import FILE_NAME_PATTERN
+from collectwatch.files import sha256_file
+from collectwatch.intake.lifecycle import REJECTED, Submission
+from collectwatch.intake.process import intake_file
+from collectwatch.intake.report import EditReport
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
@@ -60,6 +65,41 @@ async def receive(chunks: AsyncIterator[bytes], settings: Settings, uscc: str, n
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return Upload(path, received)
+
+
+def foreign_name(path: Path, uscc: str) -> EditReport | None:
+    """An S003 report when the file's name names another institution than the token's.
+    Such a file never reaches intake: registering it would file it in the other
+    institution's register, and intake's byte-identical shortcut would reveal the other
+    institution's submission."""
+    match = FILE_NAME_PATTERN.match(path.name)
+    if match is None or match["uscc"] == uscc:
+        return None
+    report = EditReport(
+        path.name, match["type"], match["uscc"], match["period"], sha256_file(path), REJECTED
+    )
+    report.add_file_finding("S003", "file_name", match["uscc"])
+    return report
+
+
+def take_in(path: Path, settings: Settings, uscc: str) -> tuple[int, dict]:
+    """The landing folder's intake for an uploaded file: (HTTP status, body with the edit
+    report). 201 registered (accepted or held for verification), 422 rejected, 200 a
+    byte-identical resubmission (the first submission's stored report)."""
+    refused = foreign_name(path, uscc)
+    if refused is not None:
+        return 422, {"status": REJECTED, "report": refused.as_dict()}
+    result = intake_file(path, settings, uscc)
+    if result.duplicate_of_previous:
+        stored = result.report_path
+        report = (
+            json.loads(stored.read_text())
+            if stored and stored.exists()
+            else result.report.as_dict()
+        )
+        return 200, {"status": result.status, "report": report, "duplicate_of_previous": True}
+    body = {"status": result.status, "report": result.report.as_dict()}
+    return (422 if result.status == REJECTED else 201), body
 
 
 def _rows(settings: Settings, sql: str, parameters: tuple) -> list[Submission]:
