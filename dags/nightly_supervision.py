@@ -1,12 +1,17 @@
 """
 ### nightly_supervision — build, audit and publish the regional supervision tables
 
-02:00 Asia/Shanghai every night. Plans the periods to rebuild (the previous month plus
-every period whose current submissions changed since its last publication, or the
-`periods` param), builds a candidate warehouse with `dbt build`, exports each period's
-tables and runs the Great Expectations gate over exactly those files, then swaps the
-warehouse in and publishes a new version per period (`latest.json` last). A failed gate
+02:00 Asia/Shanghai every night. First completes a release a crash interrupted and
+removes what interrupted runs left behind (staging, candidates; old ones by age). Plans
+the periods to rebuild (the previous month plus every period whose current submissions
+changed since its last publication, or the `periods` param), builds a candidate
+warehouse with `dbt build`, exports each period's tables and runs the Great Expectations
+gate over exactly those files, then publishes a new version per period and swaps the
+warehouse in (`latest.json` last). A failed gate
 fails the run and leaves the last good warehouse and publication untouched.
+
+Backfill: trigger with `{"periods": ["2026-08", "2026-09"]}` (or `collectwatch run --from
+2026-08 --to 2026-09`); a period whose data files do not change gets no new version.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ PUBLICATION = Asset(PUBLICATION_URI)
     doc_md=__doc__,
 )
 def nightly_supervision():
+    @task
+    def recover() -> dict:
+        from collectwatch import pipeline
+
+        return pipeline.recover(Settings.from_env())
+
     @task(inlets=[RAW_ZONE])
     def plan_periods() -> list[str]:
         from collectwatch import pipeline
@@ -78,7 +89,9 @@ def nightly_supervision():
 
         return pipeline.release(Settings.from_env(), audit)
 
-    publish(audit_candidate(build_candidate(plan_periods())))
+    periods = plan_periods()
+    recover() >> periods
+    publish(audit_candidate(build_candidate(periods)))
 
 
 nightly_supervision()

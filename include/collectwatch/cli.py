@@ -73,8 +73,14 @@ def _docs(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from collectwatch.orchestration import run_embedded
+    from collectwatch.pipeline import periods_between
 
-    outcome = run_embedded(settings, [args.period], args.full_refresh, args.as_of)
+    periods = list(args.period or [])
+    if args.from_period or args.to_period:
+        if not (args.from_period and args.to_period):
+            raise ValueError("--from and --to go together")
+        periods += periods_between(args.from_period, args.to_period)
+    outcome = run_embedded(settings, sorted(set(periods)), args.full_refresh, args.as_of)
     print(json.dumps(outcome, ensure_ascii=False, indent=2))
     return 0 if outcome["state"] == "success" else EXIT_INTERNAL
 
@@ -148,8 +154,12 @@ def parser() -> argparse.ArgumentParser:
     docs.add_argument("--out", default=str(Settings.from_env().project_dir / "docs" / "edits.md"))
     docs.set_defaults(handler=_docs)
 
-    run = commands.add_parser("run", help="collect + nightly for a period through dag.test()")
-    run.add_argument("--period", required=True, help="YYYY-MM")
+    run = commands.add_parser(
+        "run", help="collect + nightly through dag.test(); periods as given, else planned"
+    )
+    run.add_argument("--period", action="append", help="YYYY-MM (repeatable: a backfill)")
+    run.add_argument("--from", dest="from_period", help="first YYYY-MM of a backfill range")
+    run.add_argument("--to", dest="to_period", help="last YYYY-MM of a backfill range")
     run.add_argument("--full-refresh", action="store_true")
     run.add_argument("--as-of", default=None, help="release-status clock (ISO 8601)")
     run.set_defaults(handler=_run)

@@ -39,6 +39,12 @@ ENV_VARIABLES = (
     "COLLECTWATCH_DUCKDB_THREADS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
+    "COLLECTWATCH_ALERT_WEBHOOK_URL",
+    "COLLECTWATCH_SMTP_HOST",
+    "COLLECTWATCH_SMTP_PORT",
+    "COLLECTWATCH_ALERT_EMAIL_FROM",
+    "COLLECTWATCH_ALERT_EMAIL_TO",
+    "COLLECTWATCH_CANDIDATE_RETENTION_DAYS",
 )
 
 
@@ -67,6 +73,14 @@ class Settings:
     task_retry_delay_s: int = 300
     # Rows of each rule listed in an edit report before it says "and N more".
     report_rows_per_rule: int = 100
+    # Failure alerts: always a local file; a JSON POST and/or an email when configured.
+    alert_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    alert_email_from: str = "collectwatch@localhost"
+    alert_email_to: tuple[str, ...] = ()
+    # Candidates kept after a failed gate (and per-run gate reports) are removed after this.
+    candidate_retention_days: int = 14
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +95,20 @@ class Settings:
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
+            alert_webhook_url=os.environ.get("COLLECTWATCH_ALERT_WEBHOOK_URL") or None,
+            smtp_host=os.environ.get("COLLECTWATCH_SMTP_HOST") or None,
+            smtp_port=int(os.environ.get("COLLECTWATCH_SMTP_PORT", 25)),
+            alert_email_from=os.environ.get(
+                "COLLECTWATCH_ALERT_EMAIL_FROM", "collectwatch@localhost"
+            ),
+            alert_email_to=tuple(
+                address.strip()
+                for address in os.environ.get("COLLECTWATCH_ALERT_EMAIL_TO", "").split(",")
+                if address.strip()
+            ),
+            candidate_retention_days=int(
+                os.environ.get("COLLECTWATCH_CANDIDATE_RETENTION_DAYS", 14)
+            ),
         )
 
     def with_data_dir(self, data_dir: Path) -> Settings:
@@ -136,6 +164,11 @@ class Settings:
     @property
     def candidates_dir(self) -> Path:
         return self.data_dir / "warehouse" / "candidates"
+
+    @property
+    def release_journal(self) -> Path:
+        """Present only while a release is being applied (see pipeline.release)."""
+        return self.data_dir / "warehouse" / "release-pending.json"
 
     @property
     def publish_dir(self) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from collectwatch.alerts import on_task_failure
 from collectwatch.config import NO_TELEMETRY_ENV, Settings
 
 RAW_ZONE_URI = "file://collectwatch/raw_zone"
@@ -17,11 +18,13 @@ TAGS = ["collectwatch", "supervision"]
 
 def default_args(settings: Settings) -> dict:
     """Retries for production; tests set COLLECTWATCH_TASK_RETRIES=0 (a failing task
-    would otherwise wait the retry delay twice inside dag.test())."""
+    would otherwise wait the retry delay twice inside dag.test()). A task that fails for
+    good raises an alert (file, webhook, email: collectwatch.alerts)."""
     return {
         "owner": "statistics-office",
         "retries": settings.task_retries,
         "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
+        "on_failure_callback": on_task_failure,
     }
 
 

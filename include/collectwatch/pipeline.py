@@ -1,10 +1,11 @@
 """The stages the DAGs run, as plain functions of the settings (testable without Airflow).
 
 collect: intake of landed files in batches -> raw zone
+recover: complete an interrupted release; remove what interrupted runs left behind
 plan:    which periods tonight rebuilds
 build:   candidate warehouse + dbt build
 audit:   export each period's publication to staging + the GX gate over those files
-release: swap the warehouse in, publish each period's version, latest.json last
+release: versions renamed into place, warehouse swapped in, latest.json last
 
 Values passed between stages are small JSON-able dicts (they travel as Airflow XComs).
 """
@@ -12,19 +13,37 @@ Values passed between stages are small JSON-able dicts (they travel as Airflow X
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from collectwatch import __version__
+from collectwatch.alerts import notify
 from collectwatch.config import CHINA_TZ, Settings
+from collectwatch.faults import fault_point
 from collectwatch.files import atomic_write_bytes, file_lock
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.process import intake_file, landing_files
-from collectwatch.publish import export_period, latest, latest_version_dir, publish_period
-from collectwatch.warehouse import create_candidate, new_run_id, run_dbt_build, swap_in
+from collectwatch.publish import (
+    PreparedVersion,
+    json_bytes,
+    latest,
+    latest_manifest,
+    move_into_place,
+    point_latest,
+    prepare_version,
+    stage_period,
+)
+from collectwatch.warehouse import (
+    create_candidate,
+    new_run_id,
+    run_dbt_build,
+    run_started_at,
+    swap_in,
+)
 
 # A mapped intake task takes a batch of files: each task instance costs ~0.1 s under
 # dag.test() and seconds under a real executor, and a national month is ~12,000 files.
@@ -32,8 +51,17 @@ BATCH_FILES = 300
 BATCH_BYTES = 2 * 1024**3
 
 
+PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Written beside a candidate the gate blocked: kept for inspection until it ages out.
+KEPT_MARKER = "kept.json"
+
+
 class GateFailed(RuntimeError):
     """The gate blocked publication; the candidate and reports are kept."""
+
+    def __init__(self, message: str, alert_path: Path):
+        super().__init__(message)
+        self.alert_path = alert_path  # the alert already raised (see alerts.on_task_failure)
 
 
 def landing_batches(settings: Settings) -> list[list[str]]:
@@ -76,17 +104,27 @@ def previous_month(today: datetime) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def periods_between(first: str, last: str) -> list[str]:
+    """Every YYYY-MM period from ``first`` to ``last``, both included (a backfill range)."""
+    for period in (first, last):
+        if not PERIOD_PATTERN.match(period):
+            raise ValueError(f"period {period!r} is not YYYY-MM")
+    if first > last:
+        raise ValueError(f"--from {first} is after --to {last}")
+    year, month = map(int, first.split("-"))
+    periods = []
+    while f"{year:04d}-{month:02d}" <= last:
+        periods.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return periods
+
+
 def current_inputs(settings: Settings) -> dict[str, dict[str, str]]:
     """Current accepted submissions by period: submission id -> file hash."""
     by_period: dict[str, dict[str, str]] = {}
     for submission in StateStore(settings.submissions_db).current():
         by_period.setdefault(submission.period, {})[submission.submission_id] = submission.sha256
     return by_period
-
-
-def input_hashes(settings: Settings, period: str) -> dict[str, str]:
-    """The current accepted submissions of a period: submission id -> file hash."""
-    return current_inputs(settings).get(period, {})
 
 
 def plan_periods(settings: Settings, requested: list[str] | None, now: datetime) -> list[str]:
@@ -96,14 +134,103 @@ def plan_periods(settings: Settings, requested: list[str] | None, now: datetime)
         return sorted(set(requested))
     periods = {previous_month(now)}
     for period, inputs in current_inputs(settings).items():
-        published = latest_version_dir(settings, period)
-        if published is None:
-            periods.add(period)
-            continue
-        manifest = json.loads((published / "manifest.json").read_text())
-        if manifest.get("input_submissions") != inputs:
+        manifest = latest_manifest(settings, period)
+        if manifest is None or manifest.get("input_submissions") != inputs:
             periods.add(period)
     return sorted(periods)
+
+
+# --- recovery and housekeeping -----------------------------------------------------------
+
+
+def apply_release(settings: Settings, journal: dict) -> None:
+    """Rename the versions into place, swap the warehouse in, point latest.json at the new
+    versions, then drop the journal. Every step is idempotent: a release interrupted at
+    any point is completed by running this again from the journal."""
+    versions = [PreparedVersion.from_dict(body) for body in journal["versions"]]
+    for prepared in versions:
+        move_into_place(prepared)
+    fault_point("release.between_renames")
+    candidate = Path(journal["candidate"])
+    if candidate.exists():  # not yet renamed over the published warehouse
+        swap_in(settings, candidate)
+    for prepared in versions:
+        point_latest(settings, prepared)
+    settings.release_journal.unlink()
+
+
+def _run_id_of(path: Path) -> str:
+    """candidates/<run_id>.duckdb, <run_id>.duckdb.wal, <run_id>/, .<run_id>.duckdb.<x>.tmp"""
+    return path.name.lstrip(".").split(".")[0]
+
+
+def _is_older(run_id: str, path: Path, cutoff: datetime) -> bool:
+    started = run_started_at(run_id)
+    if started is None:
+        started = datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ)
+    return started < cutoff
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_candidates(settings: Settings, now: datetime, keep: set[str]) -> list[Path]:
+    """Remove candidate databases of interrupted runs at once, and every run's folder
+    (gate reports; a blocked candidate kept for inspection) once older than the retention.
+    Runs in ``keep`` (the current run, a pending release) are never touched."""
+    if not settings.candidates_dir.exists():
+        return []
+    cutoff = now - timedelta(days=settings.candidate_retention_days)
+    removed = []
+    for path in sorted(settings.candidates_dir.iterdir()):
+        run_id = _run_id_of(path)
+        if run_id in keep:
+            continue
+        kept = (settings.candidates_dir / run_id / KEPT_MARKER).exists()
+        interrupted_database = not path.is_dir() and not kept
+        if interrupted_database or _is_older(run_id, path, cutoff):
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+def clean_stale_files(settings: Settings, now: datetime) -> list[Path]:
+    """Staging folders and temporary files of interrupted runs (no run is in flight when
+    this runs: nightly_supervision has max_active_runs=1), and dbt state past retention."""
+    stale = [
+        *settings.publish_dir.glob("*/.staging-*"),
+        *settings.publish_dir.glob("*/.*.tmp"),
+        *settings.warehouse_path.parent.glob(".*.tmp"),
+    ]
+    cutoff = now - timedelta(days=settings.candidate_retention_days)
+    dbt_state = settings.state_dir / "dbt"
+    if dbt_state.exists():
+        stale += [p for p in dbt_state.iterdir() if _is_older(p.name, p, cutoff)]
+    for path in stale:
+        _remove(path)
+    return stale
+
+
+def recover(settings: Settings, now: datetime | None = None) -> dict:
+    """Before a night builds: finish a release a crash interrupted (it had passed the
+    gate), then clear what interrupted runs left behind and what aged out."""
+    now = now or datetime.now(CHINA_TZ)
+    settings.ensure_dirs()
+    completed = None
+    with file_lock(settings.warehouse_path.parent / ".release.lock"):
+        if settings.release_journal.exists():
+            journal = json.loads(settings.release_journal.read_text())
+            apply_release(settings, journal)
+            completed = journal["run_id"]
+    removed = clean_stale_files(settings, now) + clean_candidates(settings, now, keep=set())
+    return {"completed_release": completed, "removed": sorted(str(p) for p in removed)}
+
+
+# --- the night -------------------------------------------------------------------------
 
 
 def build(
@@ -111,9 +238,27 @@ def build(
 ) -> dict:
     run_id = new_run_id()
     as_of = as_of or datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+    # The inputs dbt is about to read: the manifest records exactly these.
+    inputs = current_inputs(settings)
     candidate = create_candidate(settings, run_id)
     result = run_dbt_build(settings, candidate, periods, as_of, run_id, full_refresh)
-    return asdict(result)
+    return {
+        **asdict(result),
+        "input_submissions": {period: inputs.get(period, {}) for period in periods},
+    }
+
+
+def _keep_for_inspection(
+    settings: Settings, audit_result: dict, report_dir: Path, failed: list[str]
+) -> Path:
+    """Move what was audited beside the candidate, out of publish/, and alert."""
+    for period, folder in audit_result["staged"].items():
+        kept = report_dir / period / "publication"
+        shutil.move(folder, kept)
+        audit_result["staged"][period] = str(kept)
+    atomic_write_bytes(report_dir / KEPT_MARKER, json_bytes({"run_id": audit_result["run_id"]}))
+    details = {key: value for key, value in audit_result.items() if key != "input_submissions"}
+    return notify(settings, "gate_failed", {"summary": f"gate blocked {failed}", **details})
 
 
 def audit(settings: Settings, build_result: dict) -> dict:
@@ -123,41 +268,40 @@ def audit(settings: Settings, build_result: dict) -> dict:
     candidate = Path(build_result["candidate"])
     report_dir = candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
     staged = {
-        period: str(export_period(settings, candidate, period, build_result["run_id"]))
+        period: str(stage_period(settings, candidate, period, build_result["run_id"]))
         for period in build_result["periods"]
     }
+    fault_point("audit.gate")
     outcomes = {}
     for period, folder in staged.items():
-        previous = latest_version_dir(settings, period)
-        result = run_gate(Path(folder), [period], report_dir / period, previous)
+        previous = latest(settings, period)
+        previous_dir = settings.publish_dir / period / previous["path"] if previous else None
+        result = run_gate(Path(folder), [period], report_dir / period, previous_dir)
         outcomes[period] = {
             "passed": result.passed,
             "blocking_failures": len(result.blocking_failures),
             "warnings": len(result.warnings),
             "report": str(result.report_json),
+            "report_html": str(result.report_html),
         }
     audit_result = {**build_result, "staged": staged, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:
-        # Keep what was audited for inspection beside the candidate, out of publish/.
-        for period, folder in staged.items():
-            kept = report_dir / period / "publication"
-            shutil.move(folder, kept)
-            audit_result["staged"][period] = str(kept)
-        alert(settings, "gate_failed", audit_result)
+        alert_path = _keep_for_inspection(settings, audit_result, report_dir, failed)
         raise GateFailed(
             f"gate blocked publication of {failed}; reports: "
-            + ", ".join(outcomes[p]["report"] for p in failed)
-            + f"; candidate kept at {candidate}"
+            + ", ".join(outcomes[p]["report_html"] for p in failed)
+            + f"; candidate kept at {candidate}; alert {alert_path}",
+            alert_path,
         )
     return audit_result
 
 
 def release(settings: Settings, audit_result: dict) -> dict:
-    """Swap the audited candidate in, then publish each period (latest.json last)."""
+    """Prepare each period's version, journal the release, then apply it: versions renamed
+    into place, the warehouse swapped in, latest.json last."""
     with file_lock(settings.warehouse_path.parent / ".release.lock"):
-        swap_in(settings, Path(audit_result["candidate"]))
-        published = {}
+        versions = []
         for period, staged in audit_result["staged"].items():
             metadata = {
                 "run_id": audit_result["run_id"],
@@ -165,20 +309,24 @@ def release(settings: Settings, audit_result: dict) -> dict:
                 "dbt_invocation_id": audit_result["invocation_id"],
                 "gate": audit_result["gate"][period],
                 "code_version": __version__,
-                "input_submissions": input_hashes(settings, period),
+                "input_submissions": audit_result["input_submissions"].get(period, {}),
             }
-            result = publish_period(settings, period, Path(staged), metadata)
-            published[period] = {
-                "version": result.version,
-                "path": str(result.path) if result.path else None,
-                "latest": latest(settings, period),
-            }
-    return {"warehouse": str(settings.warehouse_path), "published": published}
-
-
-def alert(settings: Settings, kind: str, details: dict) -> Path:
-    """A local alert file operators (and monitoring) pick up."""
-    stamp = datetime.now(CHINA_TZ).strftime("%Y%m%dT%H%M%S%f")
-    path = settings.alerts_dir / f"{stamp}-{kind}.json"
-    atomic_write_bytes(path, json.dumps({"kind": kind, **details}, indent=2, default=str).encode())
-    return path
+            prepared = prepare_version(settings, period, Path(staged), metadata)
+            if prepared is not None:
+                versions.append(prepared)
+        fault_point("release.publish")
+        journal = {
+            "run_id": audit_result["run_id"],
+            "candidate": audit_result["candidate"],
+            "versions": [prepared.as_dict() for prepared in versions],
+        }
+        atomic_write_bytes(settings.release_journal, json_bytes(journal))
+        apply_release(settings, journal)
+    return {
+        "warehouse": str(settings.warehouse_path),
+        "published": {
+            period: {"new_version": any(v.period == period for v in versions),
+                     "latest": latest(settings, period)}
+            for period in audit_result["staged"]
+        },
+    }  # fmt: skip

@@ -1,16 +1,26 @@
-"""Publication: versioned, hashed, deterministic files per period.
+"""Publication: versioned, hashed, deterministic files per period, in three scopes.
 
 A night exports each period's tables from the candidate into a hidden staging folder
 (``publish/<period>/.staging-<run_id>/``), the gate audits exactly those files, and only
 then is the folder renamed to ``v<N>`` and ``latest.json`` replaced — last, atomically.
 Nothing published is overwritten: a rerun whose data files are byte-identical to the
 latest version publishes nothing new (DESIGN Decision 7).
+
+Scopes (DESIGN Decision 6), each a folder of CSV, XLSX and Parquet files:
+``public/`` the disclosure-controlled dbt relations ``public_<table>``; ``internal/`` every
+table, all levels; ``province=<code>/`` every internal table cut to one province (its own
+row and its prefectures, not the national row).
+
+Release status (DESIGN Decision 5): dbt marks rows preliminary or final from the due
+date; a change after a final release is published as ``revised``, and the manifest notes
+which input submissions changed since the previous version.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +32,35 @@ import pyarrow.parquet as pq
 from collectwatch.config import Settings
 from collectwatch.files import atomic_write_bytes, sha256_file
 from collectwatch.tables import PUBLISHED_TABLES, PublishedTable
+from collectwatch.workbook import ColumnLabel, SheetSpec, workbook_bytes
 
 UTF8_BOM = b"\xef\xbb\xbf"
 FORMULA_PREFIXES = "=+-@"
-DATA_SUFFIXES = (".csv", ".parquet")
+_FORMULA_STARTS = ", ".join(f"'{prefix}'" for prefix in FORMULA_PREFIXES)
+DATA_SUFFIXES = (".csv", ".parquet", ".xlsx")
+PUBLIC, INTERNAL = "public", "internal"
+# "中文 / English": the first slash followed by a space ("GB/T" in a label is no separator).
+BILINGUAL_SEPARATOR = re.compile(r"\s*/\s")
+FINAL_STATUSES = ("final", "revised")
+SOURCE_NOTE = (
+    "Monthly submissions of lenders and collection agencies to the statistics office, "
+    "checked by intake edits, modelled with dbt and audited by the quality gate. "
+    "放贷机构与催收机构向统计部门报送的月度数据，经报送校验、dbt 建模及质量门审核。"
+)
+RELEASE_NOTE = (
+    "preliminary 初步: before the due date (15th of the next month, 23:59:59 +08:00); "
+    "final 最终: after it; revised 修订: changed after a final release (see manifest.json)."
+)
+SUPPRESSION_NOTE = (
+    "An empty cell in public/ is suppressed (fewer than 3 contributing institutions, the "
+    "largest over 85%, or secondary suppression so it cannot be derived from totals). "
+    "公开表中的空单元格为抑制值（贡献机构少于 3 家、最大机构占比超过 85%，或为防止由合计反推而"
+    "做的二次抑制）。"
+)
+FORMULA_NOTE = (
+    "Text cells beginning with = + - @ carry a leading apostrophe so spreadsheets do not run "
+    "them. 以 = + - @ 开头的文本前加了撇号，以免电子表格将其作为公式执行。"
+)
 
 
 @dataclass(frozen=True)
@@ -36,68 +71,230 @@ class Published:
     manifest: dict | None
 
 
-def _neutralised_select(con, table: str, period: str, order: tuple[str, ...]) -> str:
+@dataclass(frozen=True)
+class Extract:
+    """One table's rows of one period in one scope, and the relation they come from."""
+
+    scope: str
+    table: PublishedTable
+    relation: str
+    condition: str = "true"
+
+
+def province_scope(region_code: str) -> str:
+    return f"province={region_code}"
+
+
+def _relation_columns(con, relation: str) -> list[tuple[str, str]]:
+    return [
+        (name, column_type)
+        for name, column_type, *_ in con.execute(f"describe {relation}").fetchall()
+    ]
+
+
+def _neutralised_select(
+    con, extract: Extract, period: str, release_status: str | None = None
+) -> str:
     """Text cells starting with = + - @ get a leading apostrophe so spreadsheets do not
-    run them as formulas; numbers are left untouched."""
-    columns = con.execute(f"describe {table}").fetchall()
-    select = ", ".join(
-        f"case when left({name}, 1) in ('=', '+', '-', '@') then '''' || {name} else {name} end"
-        f" as {name}"
-        if column_type == "VARCHAR"
-        else name
-        for name, column_type, *_ in columns
+    run them as formulas; numbers are left untouched. ``release_status`` overrides the
+    column (a revision of a final release)."""
+    columns = []
+    for name, column_type in _relation_columns(con, extract.relation):
+        if name == "release_status" and release_status is not None:
+            columns.append(f"'{release_status}' as {name}")
+        elif column_type == "VARCHAR":
+            columns.append(
+                f"case when left({name}, 1) in ('=', '+', '-', '@') then '''' || {name} "
+                f"else {name} end as {name}"
+            )
+        else:
+            columns.append(name)
+    return (
+        f"select {', '.join(columns)} from {extract.relation} "
+        f"where period = '{period}' and ({extract.condition}) "
+        f"order by {', '.join(extract.table.key)}"
     )
-    return f"select {select} from {table} where period = '{period}' order by {', '.join(order)}"
 
 
-def _write_table_files(table: pa.Table, folder: Path, name: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+def _split_label(name: str, comment: str | None) -> ColumnLabel:
+    """dbt writes each column's description ("中文 / English.") as a DuckDB comment
+    (persist_docs): the model YAML is the one source of the bilingual labels."""
+    if not comment:
+        return ColumnLabel(zh=name, en=name, definition="")
+    parts = BILINGUAL_SEPARATOR.split(comment, maxsplit=1)
+    if len(parts) == 1:
+        return ColumnLabel(zh=comment, en=name, definition=comment)
+    zh, en = parts
+    return ColumnLabel(zh=zh.strip(), en=en.strip().removesuffix("."), definition=comment)
+
+
+def column_labels(con, relation: str) -> dict[str, ColumnLabel]:
+    rows = con.execute(
+        "select column_name, comment from duckdb_columns() "
+        "where table_name = ? and schema_name = current_schema()",
+        [relation],
+    ).fetchall()
+    return {name: _split_label(name, comment) for name, comment in rows}
+
+
+def _relation_description(con, relation: str) -> str:
+    row = con.execute(
+        "select comment from duckdb_tables() where table_name = ? "
+        "union all select comment from duckdb_views() where view_name = ?",
+        [relation, relation],
+    ).fetchone()
+    return " ".join((row[0] or "").split()) if row else ""
+
+
+def _regional(con, table: PublishedTable) -> bool:
+    """Whether the table has rows by region level (a watchlist of agencies may not)."""
+    return {"level", "region_code"} <= {name for name, _ in _relation_columns(con, table.name)}
+
+
+def provinces(con, period: str) -> list[str]:
+    """Province codes with a row in any internal table of ``period``."""
+    selects = [
+        f"select region_code from {table.name} where period = '{period}' and level = 'province'"
+        for table in PUBLISHED_TABLES
+        if _regional(con, table)
+    ]
+    if not selects:
+        return []
+    rows = con.execute(f"select distinct region_code from ({' union '.join(selects)}) order by 1")
+    return [code for (code,) in rows.fetchall()]
+
+
+def extracts(con, period: str) -> list[Extract]:
+    """Every (scope, table) file set a period's publication holds."""
+    planned = []
+    for table in PUBLISHED_TABLES:
+        if INTERNAL in table.scopes:
+            planned.append(Extract(INTERNAL, table, table.name))
+        if PUBLIC in table.scopes:
+            planned.append(Extract(PUBLIC, table, f"public_{table.name}"))
+    for code in provinces(con, period):
+        # Prefecture codes share the province's first two digits (GB/T 2260).
+        condition = f"level <> 'national' and left(region_code, 2) = '{code[:2]}'"
+        planned.extend(
+            Extract(province_scope(code), table, table.name, condition)
+            for table in PUBLISHED_TABLES
+            if INTERNAL in table.scopes and _regional(con, table)
+        )
+    return planned
+
+
+def _csv_bytes(rows: pa.Table) -> bytes:
     buffer = io.BytesIO()
     buffer.write(UTF8_BOM)
     pa_csv.write_csv(
-        table,
-        buffer,
-        write_options=pa_csv.WriteOptions(quoting_style="needed", eol="\r\n"),
+        rows, buffer, write_options=pa_csv.WriteOptions(quoting_style="needed", eol="\r\n")
     )
-    (folder / f"{name}.csv").write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _parquet_bytes(rows: pa.Table) -> bytes:
+    buffer = io.BytesIO()
     # Deterministic Parquet: fixed compression, no statistics of the writer's clock.
-    pq.write_table(table, folder / f"{name}.parquet", compression="zstd", store_schema=True)
+    pq.write_table(rows, buffer, compression="zstd", store_schema=True)
+    return buffer.getvalue()
 
 
-def export_period(settings: Settings, candidate: Path, period: str, run_id: str) -> Path:
-    """Write every published table's rows for ``period`` into a staging folder."""
+def _sheet_spec(con, extract: Extract, period: str, release_status: str) -> SheetSpec:
+    table = extract.table
+    notes = (
+        ("table 表", f"{table.name} — {_relation_description(con, extract.relation)}"),
+        ("period 报告期", period),
+        ("scope 范围", extract.scope),
+        ("release status 发布状态", release_status),
+        ("release statuses 发布状态说明", RELEASE_NOTE),
+        ("suppression 抑制符号", SUPPRESSION_NOTE),
+        ("formulas 公式", FORMULA_NOTE),
+        ("source 来源", SOURCE_NOTE),
+    )
+    return SheetSpec(
+        sheet_name=table.name[:31],
+        labels=column_labels(con, extract.relation),
+        share_columns=frozenset(table.shares + table.rates_warn_above_one),
+        notes=notes,
+    )
+
+
+def _write_extract(con, extract: Extract, period: str, staged: Path, status: str | None) -> None:
+    """Write the extract's CSV, Parquet and XLSX."""
+    rows = con.sql(_neutralised_select(con, extract, period, status)).to_arrow_table()
+    has_status = "release_status" in rows.column_names
+    statuses = set(rows.column("release_status").to_pylist()) if has_status else set()
+    row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
+    folder = staged / extract.scope
+    folder.mkdir(parents=True, exist_ok=True)
+    name = extract.table.name
+    (folder / f"{name}.csv").write_bytes(_csv_bytes(rows))
+    (folder / f"{name}.parquet").write_bytes(_parquet_bytes(rows))
+    spec = _sheet_spec(con, extract, period, row_status)
+    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(rows, spec))
+
+
+def export_period(
+    settings: Settings,
+    candidate: Path,
+    period: str,
+    run_id: str,
+    release_status: str | None = None,
+) -> Path:
+    """Write every scope's files of ``period`` into a staging folder; ``release_status``
+    overrides the status dbt computed (a revision)."""
     staged = settings.publish_dir / period / f".staging-{run_id}"
     if staged.exists():
         shutil.rmtree(staged)
+    staged.mkdir(parents=True)
     con = settings.duckdb(candidate, read_only=True)
     try:
-        for table in PUBLISHED_TABLES:
-            arrow = con.sql(
-                _neutralised_select(con, table.name, period, table.key)
-            ).to_arrow_table()
-            for scope in table.scopes:
-                _write_table_files(arrow, staged / scope, table.name)
+        for extract in extracts(con, period):
+            _write_extract(con, extract, period, staged, release_status)
     finally:
         con.close()
     return staged
 
 
+def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) -> Path:
+    """Export ``period``; once a final version is out, any change is published as revised."""
+    staged = export_period(settings, candidate, period, run_id)
+    previous = latest_manifest(settings, period)
+    if (
+        previous is None
+        or previous["release_status"] not in FINAL_STATUSES
+        or _release_status(staged) != "final"
+    ):
+        return staged
+    if previous["release_status"] == "revised" or _hashes(data_files(staged)) != _hashes(
+        previous["files"]
+    ):
+        return export_period(settings, candidate, period, run_id, release_status="revised")
+    return staged
+
+
 def data_files(folder: Path) -> dict[str, dict]:
-    """SHA-256 and row count of every data file under ``folder``, by relative path."""
+    """Scope, table, SHA-256 and row count of every data file under ``folder``."""
     files = {}
     for path in sorted(folder.rglob("*")):
-        if path.suffix in DATA_SUFFIXES:
-            files[str(path.relative_to(folder))] = {
-                "sha256": sha256_file(path),
-                "bytes": path.stat().st_size,
-                "rows": pq.ParquetFile(path).metadata.num_rows
-                if path.suffix == ".parquet"
-                else None,
-            }
-    for relative, entry in files.items():
-        if entry["rows"] is None:  # a CSV has the rows of its Parquet sibling
-            entry["rows"] = files[relative.removesuffix(".csv") + ".parquet"]["rows"]
+        if path.suffix not in DATA_SUFFIXES:
+            continue
+        relative = path.relative_to(folder)
+        parquet = path.with_suffix(".parquet")
+        files[relative.as_posix()] = {
+            "scope": relative.parts[0],
+            "table": path.stem,
+            "format": path.suffix.removeprefix("."),
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+            # every format of a table holds the rows of its Parquet sibling
+            "rows": pq.ParquetFile(parquet).metadata.num_rows,
+        }
     return files
+
+
+def _hashes(files: dict[str, dict]) -> dict[str, str]:
+    return {relative: entry["sha256"] for relative, entry in files.items()}
 
 
 def latest(settings: Settings, period: str) -> dict | None:
@@ -110,20 +307,58 @@ def latest_version_dir(settings: Settings, period: str) -> Path | None:
     return settings.publish_dir / period / pointer["path"] if pointer else None
 
 
-def publish_period(settings: Settings, period: str, staged: Path, metadata: dict) -> Published:
-    """Turn a staged, audited folder into ``v<N>`` unless its data equals the latest."""
+def latest_manifest(settings: Settings, period: str) -> dict | None:
+    folder = latest_version_dir(settings, period)
+    return json.loads((folder / "manifest.json").read_text()) if folder else None
+
+
+def submission_changes(previous: dict[str, str], current: dict[str, str]) -> dict:
+    """Input submissions (id -> file hash) added, removed or changed between versions."""
+    return {
+        "added": sorted(set(current) - set(previous)),
+        "removed": sorted(set(previous) - set(current)),
+        "changed": sorted(k for k in set(current) & set(previous) if current[k] != previous[k]),
+    }
+
+
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A staged folder with its manifest, ready to become ``v<N>``."""
+
+    period: str
+    version: int
+    staged: Path
+    final: Path
+    pointer: dict
+
+    def as_dict(self) -> dict:
+        return {
+            "period": self.period,
+            "version": self.version,
+            "staged": str(self.staged),
+            "final": str(self.final),
+            "pointer": self.pointer,
+        }
+
+    @classmethod
+    def from_dict(cls, body: dict) -> PreparedVersion:
+        return cls(
+            body["period"], body["version"], Path(body["staged"]), Path(body["final"]),
+            body["pointer"],
+        )  # fmt: skip
+
+
+def prepare_version(
+    settings: Settings, period: str, staged: Path, metadata: dict
+) -> PreparedVersion | None:
+    """Write the manifest into the staged folder, or drop the folder when its data files
+    equal the latest version's (nothing new to publish)."""
     files = data_files(staged)
-    previous_dir = latest_version_dir(settings, period)
-    if previous_dir is not None:
-        previous = json.loads((previous_dir / "manifest.json").read_text())
-        if {k: v["sha256"] for k, v in previous["files"].items()} == {
-            k: v["sha256"] for k, v in files.items()
-        }:
-            shutil.rmtree(staged)
-            return Published(period, None, None, None)
-        version = previous["version"] + 1
-    else:
-        version = 1
+    previous = latest_manifest(settings, period)
+    if previous is not None and _hashes(previous["files"]) == _hashes(files):
+        shutil.rmtree(staged)
+        return None
+    version = previous["version"] + 1 if previous else 1
     manifest = {
         "period": period,
         "version": version,
@@ -132,22 +367,48 @@ def publish_period(settings: Settings, period: str, staged: Path, metadata: dict
         "tables": {table.name: _table_entry(table) for table in PUBLISHED_TABLES},
         **metadata,
     }
-    atomic_write_bytes(staged / "manifest.json", _json_bytes(manifest))
-    final = settings.publish_dir / period / f"v{version}"
-    staged.rename(final)  # atomic: the version appears complete or not at all
+    if previous is not None:
+        manifest["previous"] = {
+            "version": previous["version"],
+            "release_status": previous["release_status"],
+            "submissions": submission_changes(
+                previous.get("input_submissions", {}), metadata.get("input_submissions", {})
+            ),
+        }
+    atomic_write_bytes(staged / "manifest.json", json_bytes(manifest))
+    pointer = {
+        "period": period,
+        "version": version,
+        "path": f"v{version}",
+        "release_status": manifest["release_status"],
+        "manifest_sha256": sha256_file(staged / "manifest.json"),
+    }
+    return PreparedVersion(period, version, staged, settings.publish_dir / period / f"v{version}",
+                           pointer)  # fmt: skip
+
+
+def move_into_place(prepared: PreparedVersion) -> None:
+    """Rename the staged folder to ``v<N>``: the version appears complete or not at all.
+    Idempotent, so an interrupted release can be completed."""
+    if not prepared.final.exists():
+        prepared.staged.rename(prepared.final)
+
+
+def point_latest(settings: Settings, prepared: PreparedVersion) -> None:
     atomic_write_bytes(
-        settings.publish_dir / period / "latest.json",
-        _json_bytes(
-            {
-                "period": period,
-                "version": version,
-                "path": f"v{version}",
-                "release_status": manifest["release_status"],
-                "manifest_sha256": sha256_file(final / "manifest.json"),
-            }
-        ),
+        settings.publish_dir / prepared.period / "latest.json", json_bytes(prepared.pointer)
     )
-    return Published(period, version, final, manifest)
+
+
+def publish_period(settings: Settings, period: str, staged: Path, metadata: dict) -> Published:
+    """Turn a staged, audited folder into ``v<N>`` unless its data equals the latest."""
+    prepared = prepare_version(settings, period, staged, metadata)
+    if prepared is None:
+        return Published(period, None, None, None)
+    move_into_place(prepared)
+    point_latest(settings, prepared)
+    manifest = json.loads((prepared.final / "manifest.json").read_text())
+    return Published(period, prepared.version, prepared.final, manifest)
 
 
 def _table_entry(table: PublishedTable) -> dict:
@@ -157,9 +418,10 @@ def _table_entry(table: PublishedTable) -> dict:
 def _release_status(staged: Path) -> str:
     statuses = set()
     for path in staged.rglob("*.parquet"):
-        statuses |= set(pq.read_table(path, columns=["release_status"]).column(0).to_pylist())
+        if "release_status" in pq.read_schema(path).names:
+            statuses |= set(pq.read_table(path, columns=["release_status"]).column(0).to_pylist())
     return sorted(statuses)[0] if len(statuses) == 1 else "mixed"
 
 
-def _json_bytes(body: dict) -> bytes:
+def json_bytes(body: dict) -> bytes:
     return (json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()

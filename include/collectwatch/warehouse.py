@@ -19,7 +19,10 @@ from datetime import datetime
 from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, NO_TELEMETRY_ENV, Settings
+from collectwatch.faults import fault_point
 from collectwatch.files import atomic_copy, commit_file
+
+RUN_ID_CLOCK = "%Y%m%dT%H%M%S"
 
 
 class DbtBuildFailed(RuntimeError):
@@ -37,7 +40,16 @@ class Build:
 
 
 def new_run_id() -> str:
-    return datetime.now(CHINA_TZ).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    """Sortable by start time (Beijing), unique by its random tail."""
+    return datetime.now(CHINA_TZ).strftime(RUN_ID_CLOCK) + "-" + uuid.uuid4().hex[:8]
+
+
+def run_started_at(run_id: str) -> datetime | None:
+    """When a run started, read back from its id (None for a name that is not a run id)."""
+    try:
+        return datetime.strptime(run_id.split("-")[0], RUN_ID_CLOCK).replace(tzinfo=CHINA_TZ)
+    except ValueError:
+        return None
 
 
 def create_candidate(settings: Settings, run_id: str) -> Path:
@@ -81,20 +93,20 @@ def run_dbt_build(
     ]  # fmt: skip
     if full_refresh:
         command.append("--full-refresh")
-    completed = subprocess.run(
+    dbt = subprocess.Popen(
         command,
         env=dbt_environment(settings, candidate),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
+    fault_point("build.dbt")
+    stdout, stderr = dbt.communicate()
     log_path = target_dir / "dbt_build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(completed.stdout + completed.stderr)
-    if completed.returncode != 0:
-        failures = [
-            line for line in completed.stdout.splitlines() if "ERROR" in line or "FAIL" in line
-        ]
+    log_path.write_text(stdout + stderr)
+    if dbt.returncode != 0:
+        failures = [line for line in stdout.splitlines() if "ERROR" in line or "FAIL" in line]
         raise DbtBuildFailed(
             f"dbt build failed for {periods} (log: {log_path}):\n" + "\n".join(failures[-20:])
         )

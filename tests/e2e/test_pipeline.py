@@ -106,14 +106,47 @@ def test_manifest_hashes_match_the_files(first_run, settings):
     assert manifest["gate"]["passed"] is True
     assert manifest["dbt_invocation_id"]
     assert len(manifest["input_submissions"]) == len(list(settings.archive_dir.iterdir()))
-    assert set(manifest["files"]) == {
+    assert {
         f"internal/{t}.{ext}" for t in ("outsourcing_by_region", "recovery_by_bucket")
-        for ext in ("csv", "parquet")
-    }  # fmt: skip
+        for ext in ("csv", "parquet", "xlsx")
+    } <= set(manifest["files"])  # fmt: skip
+    on_disk = {
+        p.relative_to(version_dir).as_posix()
+        for p in version_dir.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+    assert set(manifest["files"]) == on_disk
     for relative, entry in manifest["files"].items():
         assert sha256_file(version_dir / relative) == entry["sha256"], relative
+        assert entry["scope"] == relative.split("/")[0]
     csv_rows = len(pd.read_csv(version_dir / "internal/outsourcing_by_region.csv"))
     assert csv_rows == manifest["files"]["internal/outsourcing_by_region.csv"]["rows"] > 20
+
+
+def test_province_scopes_cut_the_internal_tables(first_run, settings):
+    version_dir = settings.publish_dir / PERIOD / "v1"
+    internal = pd.read_parquet(version_dir / "internal" / "outsourcing_by_region.parquet")
+    provinces = sorted(internal.loc[internal["level"] == "province", "region_code"])
+    scopes = sorted(p.name for p in version_dir.glob("province=*"))
+    assert scopes == [f"province={code}" for code in provinces] and len(scopes) > 3
+    for code in provinces:
+        cut = pd.read_parquet(version_dir / f"province={code}" / "outsourcing_by_region.parquet")
+        expected = internal[(internal["level"] != "national") &
+                            (internal["region_code"].str[:2] == code[:2])]  # fmt: skip
+        assert sorted(cut["region_code"]) == sorted(expected["region_code"]), code
+        assert code in set(cut["region_code"]) and "000000" not in set(cut["region_code"])
+
+
+def test_xlsx_headers_come_from_the_dbt_descriptions(first_run, settings):
+    import openpyxl
+
+    path = settings.publish_dir / PERIOD / "v1" / "internal" / "outsourcing_by_region.xlsx"
+    sheet = openpyxl.load_workbook(path)["outsourcing_by_region"]
+    header = {zh.value: en.value for zh, en in zip(sheet[1], sheet[2], strict=True)}
+    assert header["逾期余额（元）"] == "Overdue balance, CNY"
+    assert header["报告期"] == "Reporting month (YYYY-MM)"
+    parquet_rows = len(_published(settings, "outsourcing_by_region"))
+    assert sheet.max_row == parquet_rows + 2 and sheet.freeze_panes == "A3"
 
 
 def test_published_figures_match_an_independent_computation(first_run, settings, submitted):
@@ -167,6 +200,8 @@ def test_analysts_read_the_warehouse_read_only(first_run, settings):
 
 
 def test_rerun_on_the_same_inputs_publishes_nothing_new(first_run, settings):
+    """No new version means every data file (CSV, XLSX, Parquet, every scope) hashed the
+    same as the published one (publish.prepare_version compares them all)."""
     before = sorted(p.name for p in (settings.publish_dir / PERIOD).iterdir())
     outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
     assert outcome["state"] == "success"
@@ -205,3 +240,8 @@ def test_a_planted_defect_fails_the_gate_and_changes_nothing(first_run, settings
         Path(json.loads(alerts[0].read_text())["gate"][PERIOD]["report"]).read_text()
     )
     assert report["passed"] is False
+    # Kept for inspection beside the candidate: the audited files and the HTML report.
+    run_folder = Path(build["candidate"]).with_suffix("")
+    assert (run_folder / pipeline.KEPT_MARKER).exists()
+    assert (run_folder / PERIOD / "gate_report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (run_folder / PERIOD / "publication" / "internal").is_dir()

@@ -1,0 +1,206 @@
+"""The night's housekeeping without Airflow: which periods it plans, backfill ranges, an
+interrupted release completed from its journal, leftovers removed (old ones by age)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from collectwatch import pipeline
+from collectwatch.config import CHINA_TZ, Settings
+from collectwatch.faults import fault_point
+from collectwatch.files import file_lock, sha256_file
+from collectwatch.intake.lifecycle import ACCEPTED, StateStore
+from collectwatch.publish import json_bytes, prepare_version
+from collectwatch.warehouse import RUN_ID_CLOCK
+
+NOW = datetime(2026, 11, 2, 2, 0, tzinfo=CHINA_TZ)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = Settings.from_env().with_data_dir(tmp_path / "data")
+    settings.ensure_dirs()
+    return settings
+
+
+def _accept(store: StateStore, uscc: str, period: str, sha256: str) -> str:
+    submission = store.register(uscc, "lender_portfolio", period, sha256, "f.csv", 1, "t")
+    store.decide(submission.submission_id, ACCEPTED, "t")
+    return submission.submission_id
+
+
+def _publish_manifest(settings, period: str, inputs: dict[str, str]) -> None:
+    folder = settings.publish_dir / period / "v1"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_bytes(
+        json_bytes({"version": 1, "input_submissions": inputs, "files": {}})
+    )
+    (settings.publish_dir / period / "latest.json").write_bytes(
+        json_bytes({"period": period, "version": 1, "path": "v1"})
+    )
+
+
+def test_plan_periods_previous_month_and_periods_whose_inputs_changed(settings):
+    store = StateStore(settings.submissions_db)
+    unchanged = {_accept(store, "91440300MA5G8XXXXM", "2026-07", "a"): "a"}
+    changed = {_accept(store, "91440300MA5G8XXXXM", "2026-08", "b"): "b"}
+    _accept(store, "91440300MA5G8XXXXM", "2026-09", "c")  # never published
+    _publish_manifest(settings, "2026-07", unchanged)
+    _publish_manifest(settings, "2026-08", changed)
+    _accept(store, "91440300MA5G8XXXXM", "2026-08", "b2")  # a resubmission after publication
+    assert pipeline.plan_periods(settings, [], NOW) == ["2026-08", "2026-09", "2026-10"]
+    # January's previous month is December of the year before.
+    january = datetime(2027, 1, 3, tzinfo=CHINA_TZ)
+    assert "2026-12" in pipeline.plan_periods(settings, None, january)
+    # Requested periods win, deduplicated and in order.
+    assert pipeline.plan_periods(settings, ["2026-09", "2026-07", "2026-09"], NOW) == [
+        "2026-07",
+        "2026-09",
+    ]
+
+
+def test_periods_between_spans_a_year_end_and_rejects_nonsense():
+    assert pipeline.periods_between("2025-11", "2026-02") == [
+        "2025-11", "2025-12", "2026-01", "2026-02",
+    ]  # fmt: skip
+    assert pipeline.periods_between("2026-08", "2026-08") == ["2026-08"]
+    with pytest.raises(ValueError, match="after"):
+        pipeline.periods_between("2026-09", "2026-08")
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        pipeline.periods_between("2026-13", "2027-01")
+
+
+def _run_id(age: timedelta, tail: str) -> str:
+    return (NOW - age).strftime(RUN_ID_CLOCK) + "-" + tail
+
+
+def test_clean_candidates_by_age_keeps_the_current_and_recent_inspections(settings):
+    folder = settings.candidates_dir
+    old, recent = timedelta(days=20), timedelta(days=1)
+    layout = {
+        # run id: (files to create, kept by a failed gate?)
+        _run_id(old, "oldkept0"): ((".duckdb", "/gate_report.html"), True),
+        _run_id(recent, "newkept0"): ((".duckdb", "/gate_report.html"), True),
+        _run_id(recent, "crashed0"): ((".duckdb", ".duckdb.wal", "/gate_report.html"), False),
+        _run_id(old, "passed00"): (("/gate_report.html",), False),
+        _run_id(recent, "passed01"): (("/gate_report.html",), False),
+        _run_id(old, "current0"): ((".duckdb", "/gate_report.html"), True),
+    }
+    for run_id, (suffixes, kept) in layout.items():
+        for suffix in suffixes:
+            path = folder / f"{run_id}{suffix}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x")
+        if kept:
+            (folder / run_id / pipeline.KEPT_MARKER).write_text("{}")
+    current = _run_id(old, "current0")
+    pipeline.clean_candidates(settings, NOW, keep={current})
+    remaining = sorted(p.name for p in folder.iterdir())
+    assert remaining == sorted(
+        [
+            _run_id(recent, "newkept0"), _run_id(recent, "newkept0") + ".duckdb",
+            _run_id(recent, "crashed0"),  # its partial gate report ages out later
+            _run_id(recent, "passed01"),
+            current, current + ".duckdb",
+        ]
+    )  # fmt: skip
+
+
+def _staged_version(settings, tmp_path, period="2026-10"):
+    """A staged publication with its manifest, as release() prepares it."""
+    staged = settings.publish_dir / period / ".staging-run-b"
+    (staged / "internal").mkdir(parents=True)
+    pq.write_table(pa.table({"release_status": ["final"]}), staged / "internal" / "t.parquet")
+    return prepare_version(settings, period, staged, {"run_id": "run-b"})
+
+
+def test_recover_completes_a_release_interrupted_between_renames(settings, tmp_path):
+    settings.warehouse_path.write_bytes(b"old warehouse")
+    candidate = settings.candidates_dir / "20261101T020000-runb0000.duckdb"
+    con = settings.duckdb(candidate)
+    con.execute("create table marker as select 2 as version")
+    con.close()
+    prepared = _staged_version(settings, tmp_path)
+    journal = {"run_id": "run-b", "candidate": str(candidate), "versions": [prepared.as_dict()]}
+    settings.release_journal.write_bytes(json_bytes(journal))
+    # The crash came after the version folder was renamed, before the warehouse swap.
+    prepared.staged.rename(prepared.final)
+    assert not (settings.publish_dir / "2026-10" / "latest.json").exists()
+
+    outcome = pipeline.recover(settings, NOW)
+
+    assert outcome["completed_release"] == "run-b"
+    assert not settings.release_journal.exists() and not candidate.exists()
+    con = settings.duckdb(settings.warehouse_path, read_only=True)
+    assert con.execute("select version from marker").fetchone()[0] == 2
+    con.close()
+    pointer = json.loads((settings.publish_dir / "2026-10" / "latest.json").read_text())
+    assert pointer["path"] == "v1"
+    assert pointer["manifest_sha256"] == sha256_file(prepared.final / "manifest.json")
+    # Nothing pending: a second recovery changes nothing.
+    assert pipeline.recover(settings, NOW)["completed_release"] is None
+
+
+def test_recover_removes_stale_staging_and_temporary_files(settings, tmp_path):
+    stale = [
+        settings.publish_dir / "2026-10" / ".staging-crashed" / "internal" / "t.csv",
+        settings.publish_dir / "2026-10" / ".latest.json.abc.tmp",
+        settings.warehouse_path.parent / ".collectwatch.duckdb.abc.tmp",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    published = settings.publish_dir / "2026-10" / "v1" / "manifest.json"
+    published.parent.mkdir(parents=True)
+    published.write_text("{}")
+    pipeline.recover(settings, NOW)
+    assert not any(path.exists() for path in stale)
+    assert not (settings.publish_dir / "2026-10" / ".staging-crashed").exists()
+    assert published.read_text() == "{}"
+
+
+def test_a_dead_holder_leaves_no_lock_behind(settings):
+    """Locks are flock()s: the kernel drops them with the process, so no stale lock file
+    can block the next night (the kill tests prove it across real processes)."""
+    lock = settings.warehouse_path.parent / ".release.lock"
+    pid = os.fork()
+    if pid == 0:  # the child takes the lock and dies holding it
+        with file_lock(lock):
+            os._exit(0)
+    os.waitpid(pid, 0)
+    with file_lock(lock):
+        assert lock.exists()
+
+
+def test_fault_points_are_named_and_inert_unless_asked(monkeypatch):
+    monkeypatch.delenv("COLLECTWATCH_FAULT_AT", raising=False)
+    fault_point("release.between_renames")  # returns: nothing asked for
+    monkeypatch.setenv("COLLECTWATCH_FAULT_AT", "build.dbt")
+    fault_point("release.publish")  # another step: returns
+    with pytest.raises(ValueError, match="unknown fault point"):
+        fault_point("release.typo")
+
+
+def test_cli_run_takes_repeated_periods_and_a_range(monkeypatch, capsys):
+    from collectwatch import cli, orchestration
+
+    calls = []
+
+    def fake_run_embedded(settings, periods, full_refresh=False, as_of=None):
+        calls.append(periods)
+        return {"state": "success", "dag_runs": {}}
+
+    monkeypatch.setattr(orchestration, "run_embedded", fake_run_embedded)
+    argv = ["run", "--from", "2026-08", "--to", "2026-09", "--period", "2026-11"]
+    assert cli.main(argv) == 0
+    assert cli.main(["run", "--period", "2026-09", "--period", "2026-08"]) == 0
+    assert cli.main(["run"]) == 0  # no periods: the nightly plans them
+    assert calls == [["2026-08", "2026-09", "2026-11"], ["2026-08", "2026-09"], []]
+    assert cli.main(["run", "--from", "2026-08"]) == cli.EXIT_INTERNAL
+    assert "--from and --to go together" in capsys.readouterr().err
