@@ -67,17 +67,19 @@ def assert_rows_entitled(scope: str, frame: pd.DataFrame, where: str) -> None:
         assert "prefecture" not in set(frame["level"]), f"public received prefectures in {where}"
 
 
-def read_body(relative: str, body: bytes) -> pd.DataFrame:
+def read_body(relative: str, body: bytes, columns: list[str]) -> pd.DataFrame:
+    """A downloaded file's rows; ``columns`` are its Parquet sibling's column names."""
     if relative.endswith(".parquet"):
         return pq.read_table(io.BytesIO(body)).to_pandas()
     if relative.endswith(".csv"):
         return pd.read_csv(io.BytesIO(body), dtype={"region_code": str}, encoding="utf-8-sig")
-    # XLSX: the first sheet; its header row is the one naming region_code (a bilingual
-    # header may add a row of Chinese names, which is no data).
+    # XLSX: the first sheet, columns in the Parquet order under one or more header rows
+    # (labels, not names); a data row is one whose period cell is a period.
     sheet = pd.read_excel(io.BytesIO(body), header=None, dtype=str)
-    header = sheet.index[sheet.eq("region_code").any(axis=1)][0]
-    frame = sheet.iloc[header + 1 :].set_axis(list(sheet.iloc[header]), axis=1)
-    return frame[frame["region_code"].str.fullmatch(r"\d{6}", na=False)]
+    sheet = sheet.set_axis(columns, axis=1)
+    rows = sheet[sheet["period"].str.fullmatch(r"\d{4}-\d{2}", na=False)]
+    assert len(rows) >= len(sheet) - 2, f"{relative}: more than two header rows"
+    return rows
 
 
 def test_the_publication_has_every_scope_and_format(manifest, provinces):
@@ -88,9 +90,13 @@ def test_the_publication_has_every_scope_and_format(manifest, provinces):
     assert {r.rsplit(".", 1)[1] for r in manifest["files"]} == {"csv", "xlsx", "parquet"}
 
 
-def test_downloads(issued, client, manifest):
+def test_downloads(issued, client, manifest, published):
     """Each scope downloads exactly its files, byte-identical to the manifest's hash, and
     every row inside them is its own."""
+    columns = {
+        relative: pq.read_schema(published.file(relative.rsplit(".", 1)[0] + ".parquet").path).names
+        for relative in manifest["files"]
+    }
     for scope, secret in issued.items():
         with client(secret) as http:
             for relative, entry in manifest["files"].items():
@@ -101,7 +107,9 @@ def test_downloads(issued, client, manifest):
                     continue
                 assert response.status_code == 200, (scope, relative, response.text)
                 assert hashlib.sha256(response.content).hexdigest() == entry["sha256"]
-                assert_rows_entitled(scope, read_body(relative, response.content), relative)
+                rows = read_body(relative, response.content, columns[relative])
+                assert len(rows) == entry["rows"], relative
+                assert_rows_entitled(scope, rows, relative)
 
 
 def test_previews(issued, client, manifest):
