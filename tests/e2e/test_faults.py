@@ -150,6 +150,22 @@ def test_a_kill_leaves_the_last_good_night_intact(settings, submitted, baseline,
     if fault == "release.between_renames":
         orphan = settings.publish_dir / CHANGED / "v2"
         assert orphan.is_dir() and settings.release_journal.exists()
+        journal = json.loads(settings.release_journal.read_text())
+        assert [version["period"] for version in journal["versions"]] == [CHANGED], _changed_files(
+            settings, PERIODS[0]
+        )
+
+
+def _changed_files(settings: Settings, period: str) -> list[str]:
+    """Files of a period's newest version (published or not) that differ from v1."""
+    folder = settings.publish_dir / period
+    newest = max((p for p in folder.glob("v*") if p.is_dir()), key=lambda p: int(p.name[1:]))
+    first = json.loads((folder / "v1" / "manifest.json").read_text())["files"]
+    return sorted(
+        relative
+        for relative, entry in json.loads((newest / "manifest.json").read_text())["files"].items()
+        if first.get(relative, {}).get("sha256") != entry["sha256"]
+    )
 
 
 def test_a_rerun_completes_the_interrupted_release_and_cleans_up(settings, baseline):
@@ -161,7 +177,7 @@ def test_a_rerun_completes_the_interrupted_release_and_cleans_up(settings, basel
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     # Backfill: only the period whose inputs changed has a new version.
     unchanged = json.loads((settings.publish_dir / PERIODS[0] / "latest.json").read_text())
-    assert unchanged["version"] == 1
+    assert unchanged["version"] == 1, _changed_files(settings, PERIODS[0])
     assert sorted(p.name for p in (settings.publish_dir / PERIODS[0]).iterdir()) == [
         "latest.json", "v1",
     ]  # fmt: skip
