@@ -39,6 +39,8 @@ ENV_VARIABLES = (
     "COLLECTWATCH_DUCKDB_THREADS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
+    "COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES",
+    "COLLECTWATCH_XLSX_MAX_COMPRESSION_RATIO",
     "COLLECTWATCH_ALERT_WEBHOOK_URL",
     "COLLECTWATCH_SMTP_HOST",
     "COLLECTWATCH_SMTP_PORT",
@@ -63,6 +65,10 @@ class Settings:
     regulator_uscc: str = DEFAULT_REGULATOR_USCC
     # Largest submission file accepted, in bytes (a syntactic edit above it).
     max_file_bytes: int = 4 * 1024**3
+    # XLSX is a zip: refuse a decompression bomb before parsing (a full sheet of 1,048,576
+    # rows unpacks to well under 2 GiB; ordinary workbooks compress 5-30 times).
+    xlsx_max_uncompressed_bytes: int = 2 * 1024**3
+    xlsx_max_compression_ratio: int = 200
     # A period's release is final after this day of the following month, 23:59:59 +08:00.
     due_day_of_next_month: int = 15
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
@@ -95,6 +101,12 @@ class Settings:
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
+            xlsx_max_uncompressed_bytes=int(
+                os.environ.get("COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES", 2 * 1024**3)
+            ),
+            xlsx_max_compression_ratio=int(
+                os.environ.get("COLLECTWATCH_XLSX_MAX_COMPRESSION_RATIO", 200)
+            ),
             alert_webhook_url=os.environ.get("COLLECTWATCH_ALERT_WEBHOOK_URL") or None,
             smtp_host=os.environ.get("COLLECTWATCH_SMTP_HOST") or None,
             smtp_port=int(os.environ.get("COLLECTWATCH_SMTP_PORT", 25)),
@@ -140,6 +152,11 @@ class Settings:
     @property
     def quarantine_dir(self) -> Path:
         return self.data_dir / "quarantine"
+
+    @property
+    def intake_work_dir(self) -> Path:
+        """Short-lived UTF-8 copies of GB18030 files while DuckDB reads them."""
+        return self.data_dir / "work"
 
     @property
     def reports_dir(self) -> Path:

@@ -19,7 +19,8 @@ TEXT = "VARCHAR"
 TIMESTAMP = "TIMESTAMPTZ"
 DATE = "DATE"
 
-PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# [0-9], not \d (which matches full-width digits too); \Z, not $ (which allows a final "\n").
+PERIOD_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Column:
     # USCC check character, GB/T 2260 region code, HMAC reference: validated by rule.
     kind: str = ""
     description: str = ""
+
+    @property
+    def aliases_zh(self) -> tuple[str, ...]:
+        """Chinese header names accepted for this column (see ``HEADER_ALIASES_ZH``)."""
+        return HEADER_ALIASES_ZH.get(self.name, ())
 
 
 @dataclass(frozen=True)
@@ -240,5 +246,72 @@ def file_name(submission_type: str, uscc: str, period: str, extension: str = "cs
 
 
 FILE_NAME_PATTERN = re.compile(
-    r"^(?P<type>[a-z_]+)__(?P<uscc>[0-9A-Z]{18})__(?P<period>\d{4}-\d{2})\.(?P<ext>csv|xlsx|parquet)$"
+    r"^(?P<type>[a-z_]+)__(?P<uscc>[0-9A-Z]{18})__(?P<period>[0-9]{4}-[0-9]{2})\.(?P<ext>csv|xlsx|parquet)\Z"
 )
+
+
+# Chinese header names accepted for each column, by column name (one meaning per name across
+# types). Compared after NFKC, trimming and lower-casing, so full-width brackets match too.
+HEADER_ALIASES_ZH: dict[str, tuple[str, ...]] = {
+    "period": ("报送期间",),
+    "lender_uscc": ("贷款机构统一社会信用代码",),
+    "agency_uscc": ("催收机构统一社会信用代码",),
+    "submitter_uscc": ("报送机构统一社会信用代码",),
+    "respondent_lender_uscc": ("被投诉贷款机构统一社会信用代码",),
+    "respondent_agency_uscc": ("被投诉催收机构统一社会信用代码",),
+    "uscc": ("统一社会信用代码",),
+    "region_code": ("地区代码", "行政区划代码"),
+    "bucket": ("逾期阶段", "账龄段"),
+    "accounts": ("账户数",),
+    "balance": ("余额",),
+    "accounts_outsourced": ("委外账户数",),
+    "balance_outsourced": ("委外余额",),
+    "recovered_inhouse": ("自催回收金额",),
+    "recovered_outsourced": ("委外回收金额",),
+    "written_off": ("核销金额",),
+    "sold_balance": ("转让余额",),
+    "litigated_accounts": ("诉讼账户数",),
+    "cases_assigned": ("委托案件数",),
+    "balance_assigned": ("委托金额",),
+    "amount_recovered": ("回收金额",),
+    "commission_paid": ("支付佣金",),
+    "commission_rate": ("佣金费率",),
+    "cases_received": ("受托案件数",),
+    "balance_received": ("受托金额",),
+    "commission_received": ("收取佣金",),
+    "collectors": ("催收人员数",),
+    "event_id": ("事件编号",),
+    "case_ref": ("案件假名",),
+    "debtor_ref": ("债务人假名",),
+    "contact_at": ("联系时间",),
+    "channel": ("渠道",),
+    "target": ("联系对象",),
+    "number_type": ("号码类型",),
+    "duration_s": ("时长(秒)",),
+    "outcome": ("联系结果",),
+    "location_type": ("地点类型",),
+    "source": ("来源",),
+    "complaint_id": ("投诉编号",),
+    "regulator_ref": ("监管转办编号",),
+    "category": ("投诉类别",),
+    "received_at": ("受理时间",),
+    "resolved_at": ("办结时间",),
+    "status": ("状态",),
+    "name_zh": ("中文名称",),
+    "name_en": ("英文名称",),
+    "kind": ("机构类型",),
+    "role": ("角色",),
+    "licence_no": ("许可证编号",),
+    "valid_from": ("生效日期",),
+    "valid_to": ("失效日期",),
+}
+
+# Chinese names of the submission types: an XLSX sheet so named (or named in English) is read.
+TYPE_NAMES_ZH: dict[str, str] = {
+    "lender_portfolio": "贷款机构逾期资产",
+    "agency_assignment": "委外催收委托",
+    "agency_caseload": "催收机构受托业务",
+    "contact_events": "催收联系记录",
+    "complaints": "投诉",
+    "institution_registry": "机构名录",
+}

@@ -60,8 +60,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "S007",
             SYNTACTIC,
-            "The file cannot be read as delimited UTF-8 text.",
-            "文件无法按 UTF-8 分隔文本读取。",
+            "The file cannot be parsed as CSV, XLSX or Parquet (e.g. an unclosed quote).",
+            "文件无法按 CSV、XLSX 或 Parquet 格式解析（如引号未闭合）。",
         ),
         Rule("S008", SYNTACTIC, "The file is larger than the size limit.", "文件超过大小上限。"),
         Rule(
@@ -69,6 +69,57 @@ RULES: dict[str, Rule] = {
             SYNTACTIC,
             "The period in the file name is not a valid YYYY-MM month.",
             "文件名中的期间不是有效的 YYYY-MM 月份。",
+        ),
+        Rule(
+            "S011",
+            SYNTACTIC,
+            "The file is neither UTF-8 (with or without BOM) nor GB18030/GBK text; the report "
+            "names the line and byte offset of the first byte that cannot be decoded.",
+            "文件既不是 UTF-8（含或不含 BOM）也不是 GB18030/GBK 文本；报告给出第一个无法解码的"
+            "字节所在的行和字节偏移。",
+        ),
+        Rule(
+            "S012",
+            SYNTACTIC,
+            "The file is not comma-separated (its header is split by ; or tab or |).",
+            "文件不是逗号分隔（表头以分号、制表符或竖线分隔）。",
+        ),
+        Rule(
+            "S013",
+            SYNTACTIC,
+            "A row has more or fewer fields than the header (the report names the line).",
+            "某行的字段数与表头不一致（报告给出行号）。",
+        ),
+        Rule(
+            "S014",
+            SYNTACTIC,
+            "The XLSX file unpacks beyond the size or compression-ratio limit.",
+            "XLSX 文件解压后超过大小或压缩比上限。",
+        ),
+        Rule(
+            "S015",
+            SYNTACTIC,
+            "The workbook has no worksheet, or the sheet read (named after the type, else the "
+            "first) has no header in row 1.",
+            "工作簿没有工作表，或所读工作表（以报送类型命名者，否则为第一个）第 1 行没有表头。",
+        ),
+        Rule(
+            "S016",
+            SYNTACTIC,
+            "Two header cells name the same column (directly or through an alias).",
+            "两个表头单元格指向同一列（直接或经别名）。",
+        ),
+        Rule(
+            "S017",
+            SYNTACTIC,
+            "A Parquet column has a type that cannot be read as text (nested or binary).",
+            "Parquet 文件中某列的类型无法读为文本（嵌套或二进制类型）。",
+        ),
+        Rule(
+            "S018",
+            SYNTACTIC,
+            "The landed file is not a regular file (a symbolic link or a special file).",
+            "报送的文件不是普通文件（符号链接或特殊文件）。",
         ),
         Rule(
             "V001",
@@ -138,6 +189,18 @@ RULES: dict[str, Rule] = {
             "不得报送个人信息（手机号码或身份证号码）。",
         ),
         Rule(
+            "V016",
+            VALIDITY,
+            "A cell contains a control character (tab, line break and the like).",
+            "单元格含有控制字符（制表符、换行符等）。",
+        ),
+        Rule(
+            "V017",
+            VALIDITY,
+            "Text that a spreadsheet would run as a formula (starts with = + - @).",
+            "文本会被电子表格当作公式执行（以 = + - @ 开头）。",
+        ),
+        Rule(
             "Q001",
             QUALITY,
             "Recovered in the month exceeds the bucket's balance.",
@@ -199,4 +262,42 @@ def render_markdown() -> str:
             f"{', '.join(c.allowed) or c.kind} |"
             for c in submission_type.columns
         ]
+    lines += _formats_section()
     return "\n".join(lines) + "\n"
+
+
+def _formats_section() -> list[str]:
+    """How files are read, and the Chinese header aliases (from ``contracts``)."""
+    from collectwatch.contracts import HEADER_ALIASES_ZH, SUBMISSION_TYPES, TYPE_NAMES_ZH
+
+    lines = [
+        "",
+        "## File formats / 文件格式",
+        "",
+        "- **CSV**: comma-separated, RFC 4180 quoting, in UTF-8 (with or without BOM) or",
+        "  GB18030/GBK. UTF-8 is tried first; a file that is not valid UTF-8 is decoded",
+        "  strictly as GB18030; the report's `source.encoding` states which. Anything else is",
+        "  S011 with the line and byte offset of the first undecodable byte. Rows are numbered",
+        "  by record with the header as row 1 (blank lines are skipped and not counted).",
+        "- **XLSX**: the sheet named after the type (English or Chinese name below), else the",
+        "  first sheet; header in row 1; rows numbered as in Excel. Merged ranges take their",
+        "  top-left value. Excel datetimes have no time zone and are read as Beijing time",
+        "  (+08:00); a date in `period` that is the 1st of a month is read as that month",
+        "  (Excel turns a typed `2026-10` into 2026-10-01). Whole numbers lose Excel's `.0`.",
+        "- **Parquet**: any column types but nested or binary ones; rows numbered by 1-based",
+        "  index. Timestamps with time zone are rendered at +08:00; timestamps without time",
+        "  zone have no offset and fail V009.",
+        "- Headers: the English names (any case, surrounding spaces ignored) or the Chinese",
+        "  aliases below, compared after NFKC (full-width forms become half-width).",
+        "- Values: trimmed; in code, enum, date and numeric columns full-width characters become",
+        "  half-width; numeric columns drop thousands separators when the grouping is valid",
+        "  (`1,234,567.89`). Anything else is left as submitted for the edits to judge. Rows",
+        "  whose every cell is empty are ignored.",
+        "",
+        "| type | XLSX sheet (English or 中文) |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {name} / {TYPE_NAMES_ZH[name]} |" for name in SUBMISSION_TYPES]
+    lines += ["", "| column | 中文表头 / Chinese headers |", "|---|---|"]
+    lines += [f"| {name} | {'、'.join(aliases)} |" for name, aliases in HEADER_ALIASES_ZH.items()]
+    return lines

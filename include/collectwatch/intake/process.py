@@ -20,7 +20,7 @@ from collectwatch.files import atomic_copy, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
 from collectwatch.intake.edits import run_row_edits
-from collectwatch.intake.formats import UnreadableFile, load_text_table
+from collectwatch.intake.formats import HeaderMatch, UnreadableFile, load_text_table
 from collectwatch.intake.report import EditReport, collect_row_findings, write_report
 from collectwatch.raw import raw_path, typed_select, write_current, write_parquet
 
@@ -61,20 +61,22 @@ def _check_name(path: Path, report: EditReport, folder_uscc: str | None, setting
         report.add_file_finding("S009", "file_name", parts["period"])
     elif parts["period"] > datetime.now(CHINA_TZ).strftime("%Y-%m"):
         report.add_file_finding("V008", "period", parts["period"])
-    if parts["ext"] != "csv":
-        report.add_file_finding("S007", "file_name", f".{parts['ext']} is not supported yet")
-    if path.stat().st_size > settings.max_file_bytes:
+    if path.is_symlink() or not path.is_file():
+        # Never read through a link or a device into a file outside the submitter's folder.
+        report.add_file_finding("S018", "file", path.name)
+    elif path.stat().st_size > settings.max_file_bytes:
         report.add_file_finding("S008", "size_bytes", str(path.stat().st_size))
     return parts if not report.rule_counts else None
 
 
-def _check_header(header: list[str], submission_type: str, report: EditReport) -> bool:
-    expected = SUBMISSION_TYPES[submission_type].column_names
-    for missing in [name for name in expected if name not in header]:
+def _check_header(header: HeaderMatch, report: EditReport) -> bool:
+    for missing in header.missing:
         report.add_file_finding("S005", missing, "")
-    for extra in [name for name in header if name not in expected]:
+    for extra in header.unknown:
         report.add_file_finding("S006", extra, extra)
-    return not report.rule_counts
+    for column, names in header.duplicates.items():
+        report.add_file_finding("S016", column, " | ".join(names))
+    return header.ok
 
 
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -93,18 +95,20 @@ def run_edits(path: Path, settings: Settings, folder_uscc: str | None, sha256: s
     if parts is None:
         return report, None
     con = _connect(settings)
+    submission_type = SUBMISSION_TYPES[parts["type"]]
     try:
-        header = load_text_table(con, path)
+        loaded = load_text_table(con, path, submission_type, settings)
     except UnreadableFile as error:
-        report.add_file_finding("S007", "file", str(error))
+        report.add_file_finding(error.rule_id, error.field, error.value)
         return report, con
-    if not _check_header(header, parts["type"], report):
+    report.source = loaded.source
+    if not _check_header(loaded.header, report):
         return report, con
     if con.execute("select count(*) from submission").fetchone()[0] == 0:
         report.add_file_finding("S004", "file", "0 rows")
         return report, con
-    submission_type = SUBMISSION_TYPES[parts["type"]]
     run_row_edits(con, submission_type, parts["period"], parts["uscc"])
+    con.execute("insert into findings by name select * from format_findings")
     collect_row_findings(con, report, submission_type.key, settings.report_rows_per_rule)
     return report, con
 

@@ -32,6 +32,8 @@ class EditReport:
     submission_id: str | None = None
     rule_counts: dict[str, int] = field(default_factory=dict)
     findings: list[dict] = field(default_factory=list)
+    # How the file was read: format, encoding or sheet (see intake.formats).
+    source: dict = field(default_factory=dict)
 
     def add_file_finding(self, rule_id: str, field_name: str, value: str) -> None:
         self.rule_counts[rule_id] = self.rule_counts.get(rule_id, 0) + 1
@@ -52,6 +54,7 @@ class EditReport:
             "period": self.period,
             "sha256": self.sha256,
             "status": self.status,
+            "source": self.source,
             "edit_classes": self.classes(),
             "rules": [
                 {
