@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 
-.PHONY: install demo test lint pytest browser bench docs serve airflow lock clean
+.PHONY: install demo test test-integration lint pytest browser bench docs serve airflow lock clean
 
 # The virtualenv with the locked dependencies (reinstalled when the lock changes).
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -41,7 +41,13 @@ lint: install
 	bash scripts/lint_sql.sh
 
 pytest: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not integration"
+
+# The production topology as real processes: PostgreSQL and Redis (installed from Debian packages
+# when missing, as root), an api-server, a scheduler, a dag-processor and two Celery workers run
+# both DAGs; the publication must equal the embedded run's. Several minutes: its own CI step.
+test-integration: install
+	$(BIN)/python -m pytest -q -rs -m integration tests/integration
 
 # Headless Chromium (Debian package) and a CJK font for the portal's browser test;
 # installed once, only where apt is available (the test says why it skips otherwise).

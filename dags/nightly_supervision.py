@@ -33,6 +33,8 @@ from collectwatch.orchestration import (
 RAW_ZONE = Asset(RAW_ZONE_URI)
 WAREHOUSE = Asset(WAREHOUSE_URI)
 PUBLICATION = Asset(PUBLICATION_URI)
+# DuckDB has one writer: every task that writes the warehouse or the publication takes a slot.
+WAREHOUSE_POOL = Settings.from_env().warehouse_pool
 
 
 @dag(
@@ -52,7 +54,7 @@ PUBLICATION = Asset(PUBLICATION_URI)
     doc_md=__doc__,
 )
 def nightly_supervision():
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def recover() -> dict:
         from collectwatch import pipeline
 
@@ -68,7 +70,7 @@ def nightly_supervision():
             Settings.from_env(), list(context["params"]["periods"]), now.astimezone(CHINA_TZ)
         )
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def build_candidate(periods: list[str]) -> dict:
         from collectwatch import pipeline
 
@@ -77,13 +79,13 @@ def nightly_supervision():
             Settings.from_env(), periods, params["as_of"], bool(params["full_refresh"])
         )
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def audit_candidate(build: dict) -> dict:
         from collectwatch import pipeline
 
         return pipeline.audit(Settings.from_env(), build)
 
-    @task(outlets=[WAREHOUSE, PUBLICATION])
+    @task(outlets=[WAREHOUSE, PUBLICATION], pool=WAREHOUSE_POOL)
     def publish(audit: dict) -> dict:
         from collectwatch import pipeline
 

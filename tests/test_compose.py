@@ -1,10 +1,12 @@
-"""docker-compose.yml, the Dockerfile and .env.example, checked against the code they deploy.
+"""docker-compose.yml, the Dockerfile, .env.example, deploy/helm-values.yaml and
+docs/operations.md, checked against the code they deploy.
 
-No Docker engine runs where these tests run, so nothing here builds or starts a container: the
-files are parsed and compared with collectwatch.config (its environment variables and telemetry
-opt-outs), with the pins in requirements.lock / pyproject.toml, and with the installed Airflow
-(its config options, CLI commands and API routes) — each check fails if the stack drifts from the
-code in that way.
+No Docker engine or cluster runs where these tests run, so nothing here builds or starts a
+container: the files are parsed and compared with collectwatch.config (its environment variables,
+defaults, pools and telemetry opt-outs), with the DAGs (the pools and queues their tasks use), with
+the pins in requirements.lock / pyproject.toml, and with the installed Airflow (its config options,
+CLI commands and API routes) — each check fails if the stack drifts from the code in that way.
+tests/integration/test_celery_stack.py runs the same topology as real processes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shlex
@@ -48,7 +51,10 @@ REQUIRED_SERVICES = {
 API_HEALTH_PATH = "/api/v2/monitor/health"
 DATA_VOLUME = "collectwatch-data"
 STATE_VOLUME = "collectwatch-state"
-WRITER_POOL = "duckdb_writer"
+HELM_VALUES_FILE = ROOT / "deploy" / "helm-values.yaml"
+OPERATIONS_DOC = ROOT / "docs" / "operations.md"
+# Settings the containers take from their volume layout, not from .env.
+PATH_SETTINGS = {"COLLECTWATCH_DATA_DIR", "COLLECTWATCH_STATE_DIR"}
 
 # Tags count as exact when they carry this many version parts. PostgreSQL numbers its releases
 # major.minor since version 10, so "16.11" is a patch release; "7.2" of Redis is a moving line.
@@ -74,8 +80,10 @@ def _collectwatch_config():
 
 
 CONFIG = _collectwatch_config()
+SETTINGS = CONFIG.Settings(data_dir=Path("/data"), state_dir=Path("/state"))
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
 SERVICES: dict[str, dict] = COMPOSE["services"]
+HELM_VALUES = yaml.safe_load(HELM_VALUES_FILE.read_text(encoding="utf-8"))
 
 
 # --- reading the compose file -------------------------------------------------------------------
@@ -494,9 +502,10 @@ def test_init_runs_once_and_exits():
     assert "healthcheck" not in SERVICES[INIT_SERVICE]
 
 
-@pytest.mark.parametrize("service", long_running_airflow_services())
-def test_airflow_service_has_healthcheck(service):
+@pytest.mark.parametrize("service", sorted(set(SERVICES) - {INIT_SERVICE}))
+def test_long_running_service_has_healthcheck(service):
     assert healthcheck_text(service), f"{service} has no healthcheck"
+    assert str(SERVICES[service].get("restart")) == "unless-stopped", service
 
 
 def test_backing_services_have_healthchecks():
@@ -595,8 +604,229 @@ def test_airflow_cli_command_exists(service, arguments, airflow_conf, capsys):
         )
 
 
-def test_init_migrates_and_creates_the_single_slot_writer_pool():
+def pools_set(commands: list[tuple[str, ...]]) -> dict[str, int]:
+    """{pool: slots} of the `airflow pools set NAME SLOTS DESCRIPTION` commands."""
+    return {args[2]: int(args[3]) for args in commands if args[:2] == ("pools", "set")}
+
+
+def helm_migration_commands() -> list[tuple[str, ...]]:
+    script = HELM_VALUES["migrateDatabaseJob"]["args"][-1]
+    lines = [shlex.split(line) for line in script.splitlines() if line.startswith("airflow ")]
+    return [tuple(words[1:]) for words in lines]
+
+
+def test_init_migrates_then_creates_every_pool_with_its_slots():
     commands = [arguments for service, arguments in airflow_commands() if service == INIT_SERVICE]
-    assert ("db", "migrate") in commands
-    pools = [args for args in commands if args[:2] == ("pools", "set") and args[2] == WRITER_POOL]
-    assert pools and pools[0][3] == "1", f"{WRITER_POOL} must have exactly one slot: {pools}"
+    assert commands[0] == ("db", "migrate")
+    wanted = {name: pool["slots"] for name, pool in SETTINGS.airflow_pools.items()}
+    assert pools_set(commands) == wanted
+    assert wanted[SETTINGS.warehouse_pool] == 1, "DuckDB has one writer"
+
+
+def test_helm_migration_job_migrates_then_creates_every_pool_with_its_slots():
+    commands = helm_migration_commands()
+    assert commands[0] == ("db", "migrate")
+    assert pools_set(commands) == {n: p["slots"] for n, p in SETTINGS.airflow_pools.items()}
+
+
+@pytest.mark.parametrize("arguments", helm_migration_commands(), ids=lambda a: " ".join(a[:2]))
+def test_helm_migration_command_exists(arguments, airflow_conf, capsys):
+    from airflow.cli import cli_parser
+
+    try:
+        cli_parser.get_parser().parse_args(list(arguments))
+    except SystemExit:
+        pytest.fail(f"`airflow {' '.join(arguments)}` is not an Airflow 3 command")
+
+
+# --- the DAGs against the stack -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_conf) -> dict:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
+@pytest.fixture(scope="module")
+def dag_tasks(dags) -> list:
+    return [task for dag in dags.values() for task in dag.tasks]
+
+
+def test_every_pool_the_dags_use_is_created_at_deploy(dag_tasks):
+    used = {task.pool for task in dag_tasks} - {"default_pool"}  # made by `airflow db migrate`
+    assert used, "no DAG task uses the warehouse pool"
+    created = pools_set([args for service, args in airflow_commands() if service == INIT_SERVICE])
+    assert used <= set(created), used - set(created)
+    assert used <= set(pools_set(helm_migration_commands()))
+
+
+def worker_queues(service: str, default_queue: str) -> set[str]:
+    args = command_args(service)
+    for flag in ("-q", "--queues"):
+        if flag in args:
+            return set(args[args.index(flag) + 1].split(","))
+    return {default_queue}
+
+
+def test_every_queue_the_dags_use_is_served_by_two_workers(dag_tasks, airflow_conf):
+    # Intake batches spread only if more than one worker takes their queue.
+    default_queue = airflow_conf.get("operators", "default_queue")
+    for queue in {task.queue for task in dag_tasks}:
+        serving = [w for w in celery_workers() if queue in worker_queues(w, default_queue)]
+        assert len(serving) >= 2, f"queue {queue!r} is served by {serving}"
+
+
+# --- collectwatch settings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", CONFIG.ENV_VARIABLES)
+def test_every_setting_is_documented_in_env_example(variable):
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    if variable in PATH_SETTINGS:
+        assert variable in text, f".env.example does not say where {variable} comes from"
+    else:
+        assert variable in env_example(), f".env.example does not document {variable}"
+
+
+def test_env_example_values_are_the_settings_defaults(monkeypatch):
+    for variable in CONFIG.ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    defaults = CONFIG.Settings.from_env()
+    documented = env_example()
+    for variable in set(CONFIG.ENV_VARIABLES) - PATH_SETTINGS:
+        monkeypatch.setenv(variable, documented[variable])
+    assert CONFIG.Settings.from_env() == defaults
+
+
+@pytest.mark.parametrize("service", airflow_services())
+def test_compose_passes_every_setting_with_the_documented_default(service):
+    env, documented = environment(service), env_example()
+    for variable in sorted(set(CONFIG.ENV_VARIABLES) - PATH_SETTINGS):
+        assert env.get(variable) == f"${{{variable}:-{documented[variable]}}}", variable
+
+
+def test_helm_values_set_only_real_settings_and_the_telemetry_opt_outs():
+    env = {item["name"]: str(item["value"]) for item in HELM_VALUES["env"]}
+    settings = {name for name in env if name.startswith("COLLECTWATCH_")}
+    assert settings <= set(CONFIG.ENV_VARIABLES), settings - set(CONFIG.ENV_VARIABLES)
+    assert settings >= PATH_SETTINGS
+    assert {k: v for k, v in CONFIG.NO_TELEMETRY_ENV.items() if env.get(k) != v} == {}
+
+
+# --- database URLs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variable", ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"]
+)
+def test_database_urls_name_an_installed_driver(variable):
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which the image does not carry.
+    from sqlalchemy.engine import make_url
+
+    url = INTERPOLATION.sub("secret", environment(API_SERVER_SERVICE)[variable])
+    parsed = make_url(url.removeprefix("db+"))
+    assert parsed.drivername == "postgresql+psycopg2", url
+    parsed.get_dialect().import_dbapi()
+
+
+# --- the Helm values ----------------------------------------------------------------------------
+
+
+def test_helm_values_run_the_image_built_from_the_dockerfile():
+    airflow_version, _ = dockerfile_base()
+    assert HELM_VALUES["defaultAirflowTag"] == HELM_VALUES["airflowVersion"] == airflow_version
+    assert HELM_VALUES["defaultAirflowRepository"].endswith(AIRFLOW_IMAGE_NAME)
+    assert HELM_VALUES["executor"] in ("CeleryExecutor", "KubernetesExecutor")
+
+
+def test_helm_values_take_every_secret_from_a_kubernetes_secret():
+    # The chart's own names: the value, and the Secret to take it from instead.
+    for key, secret in (
+        ("fernetKey", "fernetKeySecretName"),
+        ("apiSecretKey", "apiSecretKeySecretName"),
+        ("jwtSecret", "jwtSecretName"),
+    ):
+        assert not HELM_VALUES.get(key), f"{key} written in the values file"
+        assert HELM_VALUES.get(secret), f"{key} has no Kubernetes Secret ({secret})"
+    data = HELM_VALUES["data"]
+    assert "metadataConnection" not in data and "brokerUrl" not in data
+    assert data["metadataSecretName"] and data["brokerUrlSecretName"]
+    plain = [item["name"] for item in HELM_VALUES["env"] if SECRET_NAME.search(item["name"])]
+    assert plain == [], f"secrets among the plain env values: {plain}"
+
+
+def test_helm_config_options_are_real_airflow_options(airflow_conf):
+    for section, options in HELM_VALUES["config"].items():
+        described = airflow_conf.configuration_description.get(section, {}).get("options", {})
+        if section in PROVIDER_SECTIONS and not celery_provider_installed():
+            continue
+        unknown = set(options) - set(described)
+        assert not unknown, f"[{section}] has no option {unknown}"
+
+
+def test_helm_and_compose_agree_on_airflow_settings():
+    compose_env = environment(API_SERVER_SERVICE)
+    for section, options in HELM_VALUES["config"].items():
+        for option, value in options.items():
+            variable = f"AIRFLOW__{section.upper()}__{option.upper()}"
+            if variable in compose_env and not INTERPOLATION.search(compose_env[variable]):
+                assert compose_env[variable] == str(value), variable
+
+
+# --- the operations guide -----------------------------------------------------------------------
+
+
+def documented_airflow_commands() -> list[tuple[str, ...]]:
+    """The arguments of every `airflow …` command docs/operations.md tells operators to run."""
+    text = OPERATIONS_DOC.read_text(encoding="utf-8").replace("\\\n", " ")
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+    snippets = [line for block in blocks for line in block.splitlines()]
+    snippets += re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.DOTALL))
+    found = set()
+    for snippet in snippets:
+        words = shlex.split(snippet.split("#")[0]) if "airflow " in snippet else []
+        # The command itself, or run in a container (`exec <service> airflow`, `-- airflow`);
+        # not the database user of `psql -U airflow`.
+        starts = [
+            index
+            for index, word in enumerate(words)
+            if word == "airflow" and (index == 0 or words[index - 1] in {*SERVICES, "--"})
+        ]
+        found.update(tuple(words[index + 1 :]) for index in starts[:1])
+    return sorted(found)
+
+
+def test_the_guide_names_its_commands():
+    commands = documented_airflow_commands()
+    for needed in (("dags", "trigger"), ("pools", "set"), ("rotate-fernet-key",)):
+        assert any(args[: len(needed)] == needed for args in commands), needed
+
+
+@pytest.mark.parametrize("arguments", documented_airflow_commands(), ids=" ".join)
+def test_the_guide_runs_only_real_airflow_commands(arguments, airflow_conf):
+    from airflow.cli import cli_parser
+
+    try:
+        cli_parser.get_parser().parse_args(list(arguments))
+    except SystemExit:
+        pytest.fail(f"docs/operations.md: `airflow {' '.join(arguments)}` is no Airflow command")
+
+
+def test_the_guide_names_the_pool_and_every_compose_service():
+    text = OPERATIONS_DOC.read_text(encoding="utf-8")
+    assert SETTINGS.warehouse_pool in text
+    missing = [service for service in SERVICES if f"`{service}`" not in text]
+    assert not missing, f"docs/operations.md does not mention {missing}"
+
+
+def test_the_guide_triggers_real_dags_with_their_params(dags):
+    triggers = [args for args in documented_airflow_commands() if args[:2] == ("dags", "trigger")]
+    assert triggers
+    for args in triggers:
+        dag = dags[args[2]]
+        conf = json.loads(args[args.index("--conf") + 1]) if "--conf" in args else {}
+        assert set(conf) <= set(dag.params), f"{args}: {set(conf) - set(dag.params)}"

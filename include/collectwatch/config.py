@@ -87,6 +87,10 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     # Candidates kept after a failed gate (and per-run gate reports) are removed after this.
     candidate_retention_days: int = 14
+    # Airflow pool of the tasks that write the DuckDB warehouse or the publication. DuckDB has
+    # one writer per file, so the pool has one slot: a manual replay, a backfill and the night
+    # queue behind each other on any executor, while intake tasks (no pool) fan out.
+    warehouse_pool: str = "collectwatch_warehouse"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +126,21 @@ class Settings:
                 os.environ.get("COLLECTWATCH_CANDIDATE_RETENTION_DAYS", 14)
             ),
         )
+
+    @property
+    def airflow_pools(self) -> dict[str, dict]:
+        """The pools the DAGs use, with their slots. Created at deploy time (airflow-init in
+        docker-compose.yml, the Helm chart's migration job) and by the embedded runs."""
+        return {
+            self.warehouse_pool: {
+                "slots": 1,
+                "description": (
+                    "DuckDB has one writer: "
+                    "tasks that write the warehouse or the publication take this slot"
+                ),
+                "include_deferred": False,
+            }
+        }
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         return replace(self, data_dir=Path(data_dir).resolve())

@@ -64,6 +64,17 @@ def migrate_metadata(settings: Settings) -> None:
     )
 
 
+def ensure_pools(settings: Settings) -> None:
+    """Create (or resize) the DAGs' pools in the metadata database this process is configured
+    for: the scheduler never queues a task whose pool does not exist."""
+    from airflow.models.pool import Pool
+
+    for name, pool in settings.airflow_pools.items():
+        Pool.create_or_update_pool(
+            name, pool["slots"], pool["description"], pool["include_deferred"]
+        )
+
+
 def run_embedded(
     settings: Settings, periods: list[str], full_refresh: bool = False, as_of: str | None = None
 ) -> dict:
@@ -72,6 +83,7 @@ def run_embedded(
     apply_embedded_airflow_env(settings)
     settings.ensure_dirs()
     migrate_metadata(settings)
+    ensure_pools(settings)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(settings.project_dir / "dags"))

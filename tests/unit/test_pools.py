@@ -1,0 +1,52 @@
+"""The single-writer design: warehouse tasks share a one-slot pool, intake fans out, and the
+embedded metadata database gets the pools the DAGs name (a task in a missing pool is never
+scheduled)."""
+
+from __future__ import annotations
+
+import pytest
+
+from collectwatch.config import PROJECT_ROOT, Settings
+from collectwatch.orchestration import ensure_pools, migrate_metadata
+
+WAREHOUSE_WRITERS = {"recover", "build_candidate", "audit_candidate", "publish"}
+
+
+@pytest.fixture(scope="module")
+def dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_warehouse_writers_share_the_one_slot_pool(dag_bag):
+    settings = Settings.from_env()
+    nightly = dag_bag.dags["nightly_supervision"]
+    pooled = {task.task_id for task in nightly.tasks if task.pool == settings.warehouse_pool}
+    assert pooled == WAREHOUSE_WRITERS
+    assert settings.airflow_pools[settings.warehouse_pool]["slots"] == 1
+
+
+def test_intake_is_mapped_and_outside_the_warehouse_pool(dag_bag):
+    settings = Settings.from_env()
+    intake = dag_bag.dags["collect_submissions"].get_task("intake")
+    assert intake.is_mapped
+    assert intake.pool != settings.warehouse_pool
+
+
+def test_every_pool_a_dag_names_is_created(dag_bag):
+    used = {task.pool for dag in dag_bag.dags.values() for task in dag.tasks}
+    # default_pool is Airflow's own, created by `airflow db migrate`.
+    assert used - {"default_pool"} <= set(Settings.from_env().airflow_pools)
+
+
+def test_embedded_metadata_gets_the_pools_and_a_resized_pool_is_put_back():
+    from airflow.models.pool import Pool
+
+    settings = Settings.from_env()
+    migrate_metadata(settings)
+    Pool.create_or_update_pool(settings.warehouse_pool, 5, "widened by hand", False)
+    ensure_pools(settings)
+    pool = Pool.get_pool(settings.warehouse_pool)
+    assert (pool.slots, pool.include_deferred) == (1, False)
+    assert "one writer" in pool.description
