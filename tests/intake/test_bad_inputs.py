@@ -355,19 +355,35 @@ def test_only_the_regulator_submits_the_registry(settings, landing):
     _assert_refused(result, settings, lender, "institution_registry")
 
 
-@pytest.mark.parametrize("status", ["suspended", "revoked"])
-def test_suspended_or_revoked_institution_may_not_submit(status, settings, landing):
-    agency = landing.source("contact_events").parent.name
-
-    def suspend(rows, fieldnames):
+def _set_registry(agency: str, **values):
+    def change(rows, fieldnames):
         for row in rows:
             if row["uscc"] == agency:
-                row["status"] = status
+                row.update(values)
         return rows, fieldnames
 
-    registry = landing.intake("institution_registry", suspend, submitter=settings.regulator_uscc)
+    return change
+
+
+def test_institution_revoked_before_the_period_may_not_submit(settings, landing):
+    agency = landing.source("contact_events").parent.name
+    revoke = _set_registry(agency, status="revoked", valid_to="2026-09-30")
+    registry = landing.intake("institution_registry", revoke, submitter=settings.regulator_uscc)
     assert registry.status == lifecycle.ACCEPTED and registry.submission_id.endswith("-002")
     _assert_refused(landing.intake("contact_events"), settings, agency, "contact_events")
+
+
+@pytest.mark.parametrize(("status", "valid_to"), [("suspended", ""), ("revoked", f"{PERIOD}-15")])
+def test_suspended_or_revoked_within_the_period_still_reports(status, valid_to, settings, landing):
+    """A suspended institution keeps its book; a licence revoked mid-month still covers the
+    month: both must report it, and it is not refused."""
+    agency = landing.source("contact_events").parent.name
+    change = _set_registry(agency, status=status, valid_to=valid_to)
+    registry = landing.intake("institution_registry", change, submitter=settings.regulator_uscc)
+    assert registry.status == lifecycle.ACCEPTED
+    result = landing.intake("contact_events")
+    assert "S010" not in result.report.rule_counts, result.report.findings
+    assert result.status != lifecycle.REJECTED
 
 
 def test_rows_naming_another_institution_as_submitter(settings, landing):

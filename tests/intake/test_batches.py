@@ -12,7 +12,13 @@ from conftest import read_rows
 def test_generated_registry_covers_every_submitter(month, settings):
     registry_file = next(p for p in month.files if p.name.startswith("institution_registry__"))
     rows, _ = read_rows(registry_file)
-    roles = {row["uscc"]: row["role"] for row in rows if row["status"] == "active"}
+    # Institutions that still report for the month: all but a licence revoked before it.
+    period_start = f"{month.period}-01"
+    roles = {
+        row["uscc"]: row["role"]
+        for row in rows
+        if row["status"] != "revoked" or (row["valid_to"] or "")[:10] >= period_start
+    }
     for path in month.files:
         submission_type, submitter = path.name.split("__")[:2]
         role = "regulator" if submitter == settings.regulator_uscc else roles.get(submitter)

@@ -62,9 +62,16 @@ def test_clean_month_passes_and_only_planted_reconciliation_gaps_are_flagged(tmp
 
     submissions = [s for outcome in outcomes for s in outcome["submissions"]]
     assert len(submissions) == len(month.files)
-    assert {s["status"] for s in submissions} == {lifecycle.ACCEPTED}
+    # The generator plants exactly one rejected file (negative counts in a caseload) for
+    # the coverage figures; every other file is clean.
+    coverage = json.loads(month.planted_path.read_text())["coverage"]["planted"]
+    planted = coverage["rejected"]
+    rejected = [s for s in submissions if s["status"] == lifecycle.REJECTED]
+    assert [s["file"].split("__")[:2] for s in rejected] == [["agency_caseload", planted]]
+    clean = [s for s in submissions if s["status"] != lifecycle.REJECTED]
+    assert {s["status"] for s in clean} == {lifecycle.ACCEPTED}
     flagged = set()
-    for submission in submissions:
+    for submission in clean:
         report = json.loads(Path(submission["report"]).read_text())
         assert report["edit_classes"]["syntactic"] == 0
         assert report["edit_classes"]["validity"] == 0
@@ -74,10 +81,12 @@ def test_clean_month_passes_and_only_planted_reconciliation_gaps_are_flagged(tmp
             (f["key"]["lender_uscc"], f["key"]["agency_uscc"], f["key"]["region_code"])
             for f in report["findings"]
         }
-    expected = _expected_reconciliation_gaps(month)
+    # Gaps against the rejected or missing caseload cannot be seen: neither became current.
+    unseen = {coverage["rejected"], coverage["missing"]}
+    expected = {gap for gap in _expected_reconciliation_gaps(month) if gap[1] not in unseen}
     assert expected  # the generator plants a few
     assert flagged == expected
-    assert len(current_ids(settings)) == len(month.files)
+    assert len(current_ids(settings)) == len(month.files) - 1
 
 
 @pytest.mark.parametrize(

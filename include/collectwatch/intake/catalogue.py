@@ -73,9 +73,11 @@ RULES: dict[str, Rule] = {
         Rule(
             "S010",
             SYNTACTIC,
-            "The submitter may not submit this type: unknown, suspended or revoked in the "
-            "institution registry, or the type is not one its role submits.",
-            "报送机构无权报送该类型：未在机构名录中登记、已暂停或已撤销，或其角色不报送该类型。",
+            "The submitter may not submit this type: unknown in the institution registry, its "
+            "licence revoked before the period, or the type is not one its role submits (a "
+            "suspended institution still reports its book).",
+            "报送机构无权报送该类型：未在机构名录中登记、许可在该期间之前已被撤销，或其角色不报送该类型"
+            "（暂停业务的机构仍须报送其存量业务）。",
         ),
         Rule(
             "S011",
@@ -249,9 +251,9 @@ RULES: dict[str, Rule] = {
         Rule(
             "Q005",
             QUALITY,
-            "The counterparty is not an active institution of the expected role in the "
-            "institution registry.",
-            "交易对手未在机构名录中登记为相应角色的正常经营机构。",
+            "The counterparty is not a registered institution of the expected role that "
+            "still reports for the period (unknown, or its licence was revoked before it).",
+            "交易对手未在机构名录中登记为相应角色，或其许可在该期间之前已被撤销。",
         ),
         Rule(
             "M001",
@@ -294,8 +296,9 @@ def _permissions_and_personal_data() -> list[str]:
         "",
         "The regulator (`COLLECTWATCH_REGULATOR_USCC`) submits `institution_registry`; the",
         "current accepted registry of the period (else the latest earlier one, else the",
-        "earliest later one) decides who else may submit. Unknown, suspended and revoked",
-        "institutions are refused (S010). Before any registry has been accepted, files are",
+        "earliest later one) decides who else may submit. Unknown institutions and those",
+        "whose licence was revoked before the period are refused (S010); a suspended one",
+        "still reports its book. Before any registry has been accepted, files are",
         "taken on the landing folder's word and flagged M003. Rows must name the submitter",
         "in its own column (V013).",
         "",

@@ -11,7 +11,8 @@ compared once both are in.
 - Q004 lender_portfolio.balance_outsourced vs Σ agency_assignment.balance_assigned of the
   same lender, by region and bucket (the grain both files share), ±1%.
 - Q005 the counterparty (agency of an assignment, lender of a caseload or contact) is not
-  an active institution of that role in the registry in effect — one finding per
+  a reporting institution of that role in the registry in effect (a suspended lender's book is
+  still collected; a licence revoked before the period is not) — one finding per
   counterparty, at its first row.
 - M001 agency_caseload.balance_received vs Σ agency_assignment.balance_assigned for the
   same lender, agency and region, ±5%, against every counterparty that has submitted.
@@ -152,10 +153,10 @@ def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) 
         insert into findings
         select 'Q005', min(s._row_no), '{column}',
                s.{column} || ' (' || coalesce(r.role || ', ' || r.status, 'not registered')
-               || '; expected an active {role})'
+               || '; expected a reporting {role})'
         from submission as s left join registry_in_effect as r on r.uscc = s.{column}
         where s.{column} is not null
-          and (r.uscc is null or r.role <> '{role}' or r.status <> 'active')
+          and (r.uscc is null or r.role <> '{role}' or not r.reporting)
         group by s.{column}, r.role, r.status
         """
     )

@@ -71,13 +71,13 @@ class Registry:
         if not versions:
             self.con.execute(
                 "create or replace table registry (registry_period varchar, uscc varchar, "
-                "role varchar, status varchar)"
+                "role varchar, status varchar, valid_to date)"
             )
             return
         paths = ", ".join(f"'{self.settings.raw_dir / v.raw_path}'" for v in versions)
         self.con.execute(
             f"create or replace table registry as select period as registry_period, uscc, "
-            f"role, status from read_parquet([{paths}])"
+            f"role, status, valid_to::date as valid_to from read_parquet([{paths}])"
         )
 
     def period_in_effect(self, period: str) -> str | None:
@@ -88,12 +88,17 @@ class Registry:
 
     def permission(self, uscc: str, submission_type: str, period: str) -> Permission:
         """Whether ``uscc`` may submit ``submission_type`` for ``period``; also fills table
-        ``registry_in_effect`` (uscc, role, status) for the row-level counterparty edit."""
+        ``registry_in_effect`` (uscc, role, status, reporting) for the row-level counterparty
+        edit. ``reporting``: the institution still reports for this period. A suspended
+        institution keeps its book and must keep reporting it; a revoked one reports the
+        periods that began before its licence ended (valid_to), and no later ones."""
         registry_period = self.period_in_effect(period)
         self.con.execute(
             "create or replace temp table registry_in_effect as "
-            "select uscc, role, status from registry where registry_period = ?",
-            [registry_period],
+            "select uscc, role, status, status <> 'revoked' "
+            "or coalesce(valid_to >= (? || '-01')::date, false) as reporting "
+            "from registry where registry_period = ?",
+            [period, registry_period],
         )
         if uscc == self.settings.regulator_uscc:
             return self._decide(REGULATOR, registry_period, uscc, submission_type)
@@ -107,7 +112,7 @@ class Registry:
         if registry_period is None:
             return Permission(None, None)
         found = self.con.execute(
-            "select role, status from registry_in_effect where uscc = ?", [uscc]
+            "select role, status, reporting from registry_in_effect where uscc = ?", [uscc]
         ).fetchone()
         if found is None:
             return Permission(
@@ -117,8 +122,8 @@ class Registry:
                 f"submit {submission_type} / 该机构未在 {registry_period} 机构名录中登记，"
                 f"不得报送 {submission_type}",
             )
-        role, status = found
-        if status != "active":
+        role, status, reporting = found
+        if not reporting:
             return Permission(
                 role,
                 registry_period,
