@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 
-.PHONY: install demo test test-integration lint pytest bench bench-intake docs serve airflow lock clean
+.PHONY: install demo test test-integration lint pytest bench-intake docs airflow lock clean
 
 # The virtualenv with the locked dependencies (reinstalled when the lock changes).
 $(BIN)/.installed: pyproject.toml requirements.lock
