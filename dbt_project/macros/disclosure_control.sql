@@ -138,3 +138,42 @@
 {% macro disclosure_flag(suppressed='suppressed') -%}
     case when {{ suppressed }} then 'x 保密 / suppressed' end
 {%- endmacro %}
+
+-- The public cells of an internal mart with their suppression decision, as CTE `joined`
+-- (the mart's columns plus `suppressed`): the rebuilt periods' national and province rows,
+-- each joined to int_portfolio_suppression on its cell key. A cell without a decision was
+-- never checked, so it is withheld (fail closed).
+{% macro public_cells(table_name, breakdown=[]) %}
+rebuilt as (
+
+    select * from {{ ref(table_name) }}
+    {{ rebuilt_periods_filter() }}
+
+),
+
+suppression as (
+
+    select * from {{ ref('int_portfolio_suppression') }}
+    where table_name = '{{ table_name }}'
+
+),
+
+joined as (
+
+    select
+        rebuilt.*,
+        coalesce(suppression.suppressed, true) as suppressed
+
+    from rebuilt
+    left join suppression
+        on
+            rebuilt.period = suppression.period
+            and rebuilt.level = suppression.level
+            and rebuilt.region_code = suppression.region_code
+            {%- for column in breakdown %}
+            and rebuilt.{{ column }} = suppression.{{ column }}
+            {%- endfor %}
+    where rebuilt.level in ('national', 'province')
+
+)
+{% endmacro %}

@@ -1,39 +1,10 @@
 {{ config(contract={'enforced': true}) }}
 
 -- outsourcing_by_region for the public scope: national and province rows only, every
--- measure of a suppressed cell emptied and flagged (int_portfolio_suppression).
+-- measure of a suppressed cell emptied and flagged (macro public_cells).
 with
 
-rebuilt as (
-
-    select * from {{ ref('outsourcing_by_region') }}
-    {{ rebuilt_periods_filter() }}
-
-),
-
-suppression as (
-
-    select * from {{ ref('int_portfolio_suppression') }}
-    where table_name = 'outsourcing_by_region'
-
-),
-
-joined as (
-
-    select
-        rebuilt.*,
-        -- no decision for a cell means it was never checked: withhold it (fail closed)
-        coalesce(suppression.suppressed, true) as suppressed
-
-    from rebuilt
-    left join suppression
-        on
-            rebuilt.period = suppression.period
-            and rebuilt.level = suppression.level
-            and rebuilt.region_code = suppression.region_code
-    where rebuilt.level in ('national', 'province')
-
-)
+{{ public_cells('outsourcing_by_region') }}
 
 select
     period,

@@ -1,40 +1,10 @@
 {{ config(contract={'enforced': true}) }}
 
 -- recovery_by_bucket for the public scope: national and province rows only, every
--- measure of a suppressed cell emptied and flagged (int_portfolio_suppression).
+-- measure of a suppressed cell emptied and flagged (macro public_cells).
 with
 
-rebuilt as (
-
-    select * from {{ ref('recovery_by_bucket') }}
-    {{ rebuilt_periods_filter() }}
-
-),
-
-suppression as (
-
-    select * from {{ ref('int_portfolio_suppression') }}
-    where table_name = 'recovery_by_bucket'
-
-),
-
-joined as (
-
-    select
-        rebuilt.*,
-        -- no decision for a cell means it was never checked: withhold it (fail closed)
-        coalesce(suppression.suppressed, true) as suppressed
-
-    from rebuilt
-    left join suppression
-        on
-            rebuilt.period = suppression.period
-            and rebuilt.level = suppression.level
-            and rebuilt.region_code = suppression.region_code
-            and rebuilt.bucket = suppression.bucket
-    where rebuilt.level in ('national', 'province')
-
-)
+{{ public_cells('recovery_by_bucket', breakdown=['bucket']) }}
 
 select
     period,
