@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from collectwatch import tables
 from collectwatch.orchestration import run_embedded
 
+from .conftest import AS_OF, PERIOD
+
 pytestmark = pytest.mark.e2e
-# The session's month and as-of time (tests/e2e/conftest.py).
-PERIOD = "2026-10"
-AS_OF = "2026-11-10T09:00:00+08:00"
 
 # (outsourcing_by_region measure, recovery_by_bucket measure): the region total equals the
 # sum over buckets, the equation a reader could subtract with.
@@ -31,23 +31,8 @@ LINKED_MEASURES = (
     ("outsourced_balance", "balance_outsourced"),
     ("overdue_accounts", "accounts"),
 )
-OUTSOURCING_MEASURES = (
-    "overdue_accounts",
-    "overdue_balance",
-    "outsourced_accounts",
-    "outsourced_balance",
-    "agency_amount_recovered",
-    "commission_paid",
-)
-RECOVERY_MEASURES = (
-    "accounts",
-    "balance",
-    "balance_outsourced",
-    "recovered_inhouse",
-    "recovered_outsourced",
-    "written_off",
-    "sold_balance",
-)
+OUTSOURCING_MEASURES = tables.published_table("outsourcing_by_region").additive
+RECOVERY_MEASURES = tables.published_table("recovery_by_bucket").additive
 
 
 def _published(settings, table: str, scope: str) -> pd.DataFrame:
