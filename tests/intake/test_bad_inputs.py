@@ -386,6 +386,22 @@ def test_suspended_or_revoked_within_the_period_still_reports(status, valid_to, 
     assert result.status != lifecycle.REJECTED
 
 
+def test_a_copy_of_another_institutions_accepted_file_is_not_answered_with_its_submission(
+    settings, landing
+):
+    """A byte-identical resubmission is a no-op only for the submitter's own file: the same
+    bytes under another institution's name in a third folder get S003, never the owner's
+    submission id, status or report."""
+    owner = landing.intake("agency_caseload")
+    assert owner.status == lifecycle.ACCEPTED
+    copied = landing.intake("agency_caseload", folder=UNREGISTERED_USCC)
+    assert not copied.duplicate_of_previous
+    assert copied.submission_id != owner.submission_id
+    assert copied.status == lifecycle.REJECTED
+    assert "S003" in copied.report.rule_counts
+    assert current_ids(settings) >= {owner.submission_id}
+
+
 def test_rows_naming_another_institution_as_submitter(settings, landing):
     rows, _ = read_rows(landing.source("agency_caseload"))
     other_agency = next(
