@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 
-.PHONY: install demo test test-integration lint pytest bench-intake docs airflow lock clean
+.PHONY: install demo test test-integration lint pytest browser bench-intake docs serve airflow lock clean
 
 # The virtualenv with the locked dependencies (reinstalled when the lock changes).
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	bash scripts/lint_sql.sh
 
-pytest: install
+pytest: install browser
 	$(BIN)/python -m pytest -q -m "not integration"
 
 # The production topology as real processes: PostgreSQL and Redis (installed from Debian packages
@@ -70,6 +70,18 @@ docs: install
 # Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md).
 bench-intake: install
 	$(BIN)/python bench/intake.py
+
+# Headless Chromium (Debian package) and a CJK font for the portal's browser test;
+# installed once, only where apt is available (the test says why it skips otherwise).
+browser:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || ! command -v apt-get >/dev/null || \
+	  apt-get install -y -qq --no-install-recommends fonts-wqy-zenhei
+
+# The portal on 127.0.0.1:8000 (tokens: collectwatch token issue --scope national).
+serve: install
+	$(BIN)/collectwatch serve
 
 # Airflow's own UI and scheduler on the same embedded metadata.
 airflow: install

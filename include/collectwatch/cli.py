@@ -109,6 +109,39 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if outcome["state"] == "success" else EXIT_INTERNAL
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from collectwatch.portal.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=False)
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.portal.auth import TokenStore, checked_scope
+
+    tokens = TokenStore(settings.portal_db)
+    if args.token_command == "issue":
+        token, secret = tokens.issue(
+            checked_scope(settings, args.scope), args.expires_in, args.name or ""
+        )
+        print(f"token {token.token_id}  scope {token.scope}  expires {token.expires_at}")
+        print("secret (shown once, store it now):")
+        print(secret)
+    elif args.token_command == "revoke":
+        token = tokens.revoke(args.token_id)
+        print(f"token {token.token_id} revoked at {token.revoked_at}")
+    else:
+        for token in tokens.all():
+            state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
+            print(
+                f"{token.token_id}  {token.scope!s:<32} expires {token.expires_at}  "
+                f"{state:<40} {token.name}"
+            )
+    return 0
+
+
 def _airflow(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
@@ -159,6 +192,24 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--full-refresh", action="store_true")
     run.add_argument("--as-of", default=None, help="release-status clock (ISO 8601)")
     run.set_defaults(handler=_run)
+
+    serve = commands.add_parser("serve", help="the portal (downloads, uploads, bulletin)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve)
+
+    token = commands.add_parser("token", help="issue, revoke and list portal access tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    issue = token_commands.add_parser("issue", help="a new token (its secret is shown once)")
+    issue.add_argument(
+        "--scope", required=True, help="national | public | province:<code> | submitter:<USCC>"
+    )
+    issue.add_argument("--expires-in", type=float, default=90, help="days (default 90)")
+    issue.add_argument("--name", default="", help="who holds it (for the audit log)")
+    revoke = token_commands.add_parser("revoke", help="refuse a token from now on")
+    revoke.add_argument("token_id")
+    token_commands.add_parser("list", help="every token (never the secrets)")
+    token.set_defaults(handler=_token)
 
     airflow = commands.add_parser("airflow", help="the airflow CLI on the embedded metadata")
     airflow.add_argument("airflow_args", nargs=argparse.REMAINDER)

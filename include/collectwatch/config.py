@@ -241,6 +241,11 @@ class Settings:
         return self.state_dir / "airflow"
 
     @property
+    def portal_db(self) -> Path:
+        """Portal tokens (hashed) and the append-only audit log."""
+        return self.state_dir / "portal.sqlite"
+
+    @property
     def dbt_project_dir(self) -> Path:
         return self.project_dir / "dbt_project"
 
