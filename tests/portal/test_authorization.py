@@ -161,7 +161,8 @@ def test_table_pages(issued, client, manifest, regions):
                     continue
                 assert response.status_code == 200
                 shown = cells(response.text)
-                assert shown, "the preview shows rows"
+                if manifest["files"][f"{folder}/{table}.parquet"]["rows"]:
+                    assert shown, f"the preview of {folder}/{table} shows its rows"
                 assert not shown & forbidden, (scope, folder, table, shown & forbidden)
 
 

@@ -13,6 +13,14 @@ from scoped_publication import PERIOD, UPLOAD_LIMIT
 
 from collectwatch.portal.auth import Scope
 
+# An upload arrives now, after the generated period's due date: the late-arrival macro
+# flag (M002) rides along with whatever the file itself gets.
+ARRIVAL_FLAGS = {"M002", "M003"}
+
+
+def own_findings(report: dict) -> list[dict]:
+    return [f for f in report["findings"] if f["rule_id"] not in ARRIVAL_FLAGS]
+
 
 @pytest.fixture(scope="module")
 def uscc(lenders):
@@ -74,8 +82,9 @@ def test_a_bad_file_is_rejected_with_its_rule_ids_and_rows(client, submitter, ge
     assert response.status_code == 422
     report = response.json()["report"]
     assert report["status"] == "rejected"
-    assert {rule["rule_id"]: rule["count"] for rule in report["rules"]} == {"V005": 1, "V007": 1}
-    found = {(f["rule_id"], f["row"], f["field"], f["value"]) for f in report["findings"]}
+    counts = {rule["rule_id"]: rule["count"] for rule in report["rules"]}
+    assert {r: n for r, n in counts.items() if r not in ARRIVAL_FLAGS} == {"V005": 1, "V007": 1}
+    found = {(f["rule_id"], f["row"], f["field"], f["value"]) for f in own_findings(report)}
     assert found == {("V005", 2, "region_code", "999999"), ("V007", 4, "period", "2026-09")}
     with client(submitter) as http:
         stored = http.get(f"/api/submissions/{report['submission_id']}/report")
@@ -85,7 +94,8 @@ def test_a_bad_file_is_rejected_with_its_rule_ids_and_rows(client, submitter, ge
     assert spreadsheet.headers["content-type"] == "text/csv; charset=utf-8"
     lines = spreadsheet.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("rule_id,edit_class,row,field,value")
-    assert sorted(line.split(",")[0] for line in lines[1:]) == ["V005", "V007"]
+    listed = sorted(line.split(",")[0] for line in lines[1:])
+    assert [rule for rule in listed if rule not in ARRIVAL_FLAGS] == ["V005", "V007"]
 
 
 def test_an_upload_is_bound_to_the_tokens_uscc(client, submitter, generated, lenders):
@@ -122,7 +132,7 @@ def test_quality_edits_wait_for_verification_through_the_api(
     assert response.status_code == 201
     report = response.json()["report"]
     assert report["status"] == "needs_verification"
-    assert [(f["rule_id"], f["row"]) for f in report["findings"]] == [("Q002", 3)]
+    assert [(f["rule_id"], f["row"]) for f in own_findings(report)] == [("Q002", 3)]
     submission_id = report["submission_id"]
     with client(other_submitter) as http:
         assert http.post(f"/api/submissions/{submission_id}/verify").status_code == 404
