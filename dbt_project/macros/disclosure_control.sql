@@ -13,7 +13,7 @@
        suppression. A group is a set of published cells tied by one additive equation
        (a parent and its children, or the parts of a breakdown and their total); if exactly
        one cell of a group is suppressed it equals the group's other cells subtracted from
-       the total, so the smallest unsuppressed cell of that group is suppressed too. Rounds
+       the total, so the smallest unsuppressed non-zero cell of that group is suppressed too. Rounds
        repeat (a new suppression can leave another group with exactly one) up to
        var('suppression_max_rounds'); the public marts' tests fail if a group still has
        exactly one suppressed cell.
@@ -56,11 +56,56 @@
     (select threshold from {{ ref('disclosure_thresholds') }} where rule = '{{ rule }}')
 {%- endmacro %}
 
+{#
+    A cell nobody contributes to (a zero count) discloses no institution: it is published,
+    so only cells with at least one contributor fall under the two rules.
+#}
 {% macro primary_suppressed(contributors='contributors', share='largest_contributor_share') %}
     (
-        {{ contributors }} < {{ disclosure_threshold('min_contributors') }}
-        or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
+        {{ contributors }} > 0
+        and (
+            {{ contributors }} < {{ disclosure_threshold('min_contributors') }}
+            or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
+        )
     )
+{% endmacro %}
+
+{#
+    The public cells (national and province) of every period in the relation `periods`, and
+    of every `breakdown` value of the seed `breakdown_seed` when given, with the contributions
+    of `contributions` (columns of disclosure_contributions) and the primary decision. A cell
+    without contributions is a zero: contributors 0, never primary-suppressed, so a table
+    that publishes zero rows (every category, every region) has a decision for each.
+#}
+{% macro public_cell_grid(contributions, periods, breakdown=none, breakdown_seed=none) %}
+    select
+        periods.period,
+        {%- if breakdown %}
+        breakdowns.{{ breakdown }},
+        {%- endif %}
+        regions.level,
+        regions.region_code,
+        coalesce(contributed.contributors, 0)::integer as contributors,
+        coalesce(contributed.cell_total, 0)::double as cell_total,
+        contributed.largest_contributor_share,
+        {{ primary_suppressed(
+            'coalesce(contributed.contributors, 0)', 'contributed.largest_contributor_share'
+        ) }} as primary_suppressed
+
+    from {{ periods }} as periods
+    {%- if breakdown %}
+    cross join {{ ref(breakdown_seed) }} as breakdowns
+    {%- endif %}
+    cross join {{ ref('int_published_regions') }} as regions
+    left join {{ contributions }} as contributed
+        on
+            periods.period = contributed.period
+            and regions.level = contributed.level
+            and regions.region_code = contributed.region_code
+            {%- if breakdown %}
+            and breakdowns.{{ breakdown }} = contributed.{{ breakdown }}
+            {%- endif %}
+    where regions.level in ('national', 'province')
 {% endmacro %}
 
 {#
@@ -90,7 +135,13 @@
             ) as suppressed_in_group_{{ loop.index }},
             row_number() over (
                 partition by {{ group | join(', ') }}
-                order by suppressed, coalesce({{ size_column }}, 0), {{ order_columns | join(', ') }}
+                -- a zero complement protects nothing (a reader who guesses it empty
+                -- recovers the cell): the smallest non-zero cell first, zeros last
+                order by
+                    suppressed,
+                    coalesce({{ size_column }}, 0) = 0,
+                    coalesce({{ size_column }}, 0),
+                    {{ order_columns | join(', ') }}
             ) as smallest_in_group_{{ loop.index }}{{ "," if not loop.last }}
             {%- endfor %}
         from round_{{ round - 1 }}
@@ -141,9 +192,10 @@
 
 -- The public cells of an internal mart with their suppression decision, as CTE `joined`
 -- (the mart's columns plus `suppressed`): the rebuilt periods' national and province rows,
--- each joined to int_portfolio_suppression on its cell key. A cell without a decision was
+-- each joined to the suppression pattern (int_portfolio_suppression unless `suppression`
+-- names another with the same columns) on its cell key. A cell without a decision was
 -- never checked, so it is withheld (fail closed).
-{% macro public_cells(table_name, breakdown=[]) %}
+{% macro public_cells(table_name, breakdown=[], suppression='int_portfolio_suppression') %}
 rebuilt as (
 
     select * from {{ ref(table_name) }}
@@ -153,7 +205,7 @@ rebuilt as (
 
 suppression as (
 
-    select * from {{ ref('int_portfolio_suppression') }}
+    select * from {{ ref(suppression) }}
     where table_name = '{{ table_name }}'
 
 ),

@@ -5,7 +5,8 @@ frames check the files about to be published against it, independently:
 * cells: every public cell with its contributor count and largest contributor's share from
   the never-published ``disclosure_audit`` table, the thresholds from the same seed dbt
   uses, and whether the file withholds its measures. A cell under the thresholds whose
-  measures are published is *exposed*.
+  measures are published is *exposed*; a cell without contributors is a zero, not under
+  them.
 * groups: every additive equation among public cells (the nation and its provinces per
   breakdown value; a region's breakdown cells and its total in another table) with how
   many of its cells are suppressed. Exactly one would equal the published total minus the
@@ -30,6 +31,7 @@ AUDIT_COLUMNS = (
     "level",
     "region_code",
     "bucket",
+    "category",
     "contributors",
     "largest_contributor_share",
 )
@@ -70,8 +72,12 @@ def build_cells(
     cells = public[keys].assign(suppressed=suppressed(public, table).to_numpy())
     audited = audited.astype({key: cells[key].dtype for key in keys})
     cells = cells.merge(audited, on=keys, how="left", validate="one_to_one")
-    # A cell the audit does not know was never checked: it must not be published either.
-    too_few = cells["contributors"].isna() | (cells["contributors"] < limits["min_contributors"])
+    # A cell the audit does not know was never checked: it must not be published either. A
+    # cell nobody contributes to (a zero) discloses no one and may be published.
+    contributors = cells["contributors"]
+    too_few = contributors.isna() | (
+        (contributors > 0) & (contributors < limits["min_contributors"])
+    )
     dominated = cells["largest_contributor_share"] > limits["max_largest_share"]
     cells["under_thresholds"] = too_few | dominated.fillna(False)
     cells["exposed"] = cells["under_thresholds"] & ~cells["suppressed"]

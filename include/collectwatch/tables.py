@@ -161,6 +161,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         key=("period", "level", "region_code"),
         additive=CONDUCT_COUNTS,
         shares=CONDUCT_SHARES,
+        scopes=("internal", "public"),
     ),
     PublishedTable(
         name="complaints_by_region",
@@ -176,6 +177,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
             "resolved_in_time",
         ),
         shares=("timely_resolution_share",),
+        scopes=("internal", "public"),
     ),
     PublishedTable(
         name="agency_watchlist",

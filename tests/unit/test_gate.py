@@ -627,8 +627,9 @@ def test_a_suppressed_cell_without_complement_fails_the_gate(tmp_path, frames):
     assert result.passed is False
     assert not [f for f in result.blocking_failures if f["rule"] == "no_small_cell_published"]
     [failure] = named(result.blocking_failures, "public", "no_cell_recoverable_by_subtraction")
-    # outsourcing and each of the two buckets: nation and provinces, one suppressed each
-    assert failure["unexpected_count"] == 3
+    # nation and provinces, one suppressed each: outsourcing, each of the two buckets,
+    # complaints' one category and conduct
+    assert failure["unexpected_count"] == 5
     assert {e["equation"] for e in failure["unexpected_examples"]} == {"nation = sum of provinces"}
 
 
