@@ -33,6 +33,7 @@ groups as (
         level || ':' || region_code as group_member,
         count(*) filter (where suppressed) as suppressed_cells
     from portfolio_cells
+    where in_overdue_total
     group by all
 
     union all

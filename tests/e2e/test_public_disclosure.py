@@ -20,7 +20,7 @@ import pytest
 from collectwatch import tables
 from collectwatch.orchestration import run_embedded
 
-from .conftest import AS_OF, PERIOD
+from .conftest import AS_OF, BASE_PERIOD, PERIOD
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,10 @@ OUTSOURCING_MEASURES = tables.published_table("outsourcing_by_region").additive
 RECOVERY_MEASURES = tables.published_table("recovery_by_bucket").additive
 
 
-def _published(settings, table: str, scope: str) -> pd.DataFrame:
+def _published(settings, table: str, scope: str, period: str = PERIOD) -> pd.DataFrame:
     """The latest version's file, money as float (exact enough for cents at these sizes)."""
-    pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
-    path = settings.publish_dir / PERIOD / pointer["path"] / scope / f"{table}.parquet"
+    pointer = json.loads((settings.publish_dir / period / "latest.json").read_text())
+    path = settings.publish_dir / period / pointer["path"] / scope / f"{table}.parquet"
     arrow = pq.read_table(path)
     schema = pa.schema(
         pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in arrow.schema
@@ -285,9 +285,12 @@ def _complaint_respondents(submitted, settings) -> pd.DataFrame:
 
 def _expected_suppression(contributions: pd.DataFrame, group: list[str]) -> set[tuple]:
     """The documented rule, recomputed: a cell (``group`` + region) is primary when 1 or 2
-    institutions contribute or the largest holds over 85%; a group (nation and provinces)
-    with exactly one primary cell also loses its smallest non-zero published cell."""
-    per_cell = contributions.groupby([*group, "region_code", "contributor"]).size()
+    institutions contribute or the largest holds over 85% (of ``weight``, else of the
+    rows); a group (nation and provinces) with exactly one primary cell also loses its
+    smallest non-zero published cell."""
+    if "weight" not in contributions.columns:
+        contributions = contributions.assign(weight=1)
+    per_cell = contributions.groupby([*group, "region_code", "contributor"])["weight"].sum()
     cells = per_cell.groupby(level=[*group, "region_code"]).agg(["count", "max", "sum"])
     cells["primary"] = (cells["count"] < 3) | (cells["max"] / cells["sum"] > 0.85)
     keys = cells.index.to_frame(index=False)
@@ -387,6 +390,63 @@ def test_no_suppressed_complaint_or_conduct_cell_can_be_recomputed(first_run, se
         for measure, key, value in _attack_activity({**publics, "conduct_compliance": primary_only})
     }
     assert recovered[("contacts", PERIOD)] == truth > 0
+
+
+def test_flow_rates_are_published_only_where_last_months_source_cell_was(
+    first_run, settings, months
+):
+    """A flow rate gives last month's balance of the bucket it flows from: published only
+    where that cell passed disclosure control (M2, M3: last month's public file; M1: the
+    unpublished M0 cell, recomputed here from last month's portfolios)."""
+    public = _published(settings, "recovery_by_bucket", "public")
+    internal = _published(settings, "recovery_by_bucket", "internal")
+    before = _published(settings, "recovery_by_bucket", "public", BASE_PERIOD)
+    portfolio = _csvs(months[BASE_PERIOD], "lender_portfolio").merge(
+        _regions(settings), on="region_code"
+    )
+    current = portfolio[portfolio["bucket"] == "M0"].rename(
+        columns={"lender_uscc": "contributor", "balance": "weight"}
+    )[["province_code", "contributor", "weight"]]
+    both_levels = pd.concat(
+        [
+            current.rename(columns={"province_code": "region_code"}),
+            current.drop(columns="province_code").assign(region_code=tables.NATIONAL_CODE),
+        ]
+    )
+    withheld_m0 = {region for (region,) in _expected_suppression(both_levels, [])}
+    assert _planted(months[BASE_PERIOD])["small_cell"]["province_code"] in withheld_m0
+
+    flows_from = {"M1": "M0", "M2": "M1", "M3": "M2"}
+    regions = public[["region_code"]].drop_duplicates()
+    sources = pd.concat(
+        [
+            before[["bucket", "region_code"]].assign(withheld=_suppressed(before).to_numpy()),
+            regions.assign(bucket="M0", withheld=regions["region_code"].isin(withheld_m0)),
+        ]
+    ).rename(columns={"bucket": "source"})
+    internal = internal[["region_code", "bucket", "flow_rate"]].rename(
+        columns={"flow_rate": "internal_flow_rate"}
+    )
+    rows = (
+        public.assign(source=public["bucket"].map(flows_from))
+        .merge(sources, on=["source", "region_code"], how="left")
+        .merge(internal, on=["region_code", "bucket"])
+    )
+    # a source cell missing last month was never checked: withheld
+    publishable = (
+        rows["source"].notna()
+        & ~_suppressed(rows)
+        & ~rows["withheld"].astype("boolean").fillna(True)
+    )
+    assert rows.loc[~publishable, "flow_rate"].isna().all()
+    shown = rows[publishable]
+    same = (shown["flow_rate"] - shown["internal_flow_rate"]).abs() < 1e-9
+    assert (same | (shown["flow_rate"].isna() & shown["internal_flow_rate"].isna())).all()
+    national = public[public["level"] == "national"].set_index("bucket")["flow_rate"]
+    assert national[list(flows_from)].notna().all()
+    # most published cells have their flow rate: the rule withholds only the small cells
+    flowing = public[public["bucket"].isin(list(flows_from)) & ~_suppressed(public)]
+    assert flowing["flow_rate"].notna().mean() > 0.8
 
 
 # --- these change the published state: keep them last ------------------------------------
