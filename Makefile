@@ -67,9 +67,10 @@ docs: install
 	@echo "dbt docs: $(DOCS_DIR)/target/index.html"
 	@echo "serve:    $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --target-path $(DOCS_DIR)/target"
 
-# Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md).
+# Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md);
+# BENCH_ROWS=1000000 for a quick iteration (the README's figures come from the 10M run).
 bench-intake: install
-	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py $(if $(BENCH_ROWS),--rows $(BENCH_ROWS))
 
 # Headless Chromium (Debian package) and a CJK font for the portal's browser test;
 # installed once, only where apt is available (the test says why it skips otherwise).
