@@ -38,9 +38,17 @@ ROWS_LINE = re.compile(r"^\s+([a-z_]+)\s+([\d,]+) rows$")
 
 
 class Bench:
-    def __init__(self, work: Path, period: str, env: dict):
+    def __init__(self, work: Path, period: str, env: dict, results_path: Path):
         self.work, self.period, self.env = work, period, env
         self.settings = Settings.from_env().with_data_dir(work / "data")
+        self.results_path = results_path
+        self.results: dict = {}
+
+    def save(self) -> None:
+        """Write the results so far: a long run that stops still leaves its figures."""
+        self.results["load_average"]["end"] = load_average()
+        text = json.dumps(self.results, indent=2, ensure_ascii=False) + "\n"
+        self.results_path.write_text(text)
 
     def stage(self, name: str, previous: str | None = None, **options: str) -> dict:
         """Run one stage (or floor) in its own process; its measures and its result."""
@@ -56,25 +64,29 @@ class Bench:
     def out(self, name: str) -> Path:
         return self.work / "results" / f"{name}.json"
 
-    def night(self, rows_in: int, with_floors: bool, source: Path) -> list[dict]:
-        """intake → build → export → gate → release, as the DAGs chain them."""
-        stages = []
+    def night(self, rows_in: int, stages: list[dict], with_floors: bool, source: Path) -> None:
+        """intake → build → export → gate → release, as the DAGs chain them, into
+        ``stages`` (part of the saved results)."""
+        outputs = {}
         for name, previous in zip(NIGHT, (None, None, "build", "export", "gate"), strict=True):
             run = self.stage(name, previous)
-            stages.append({"name": name, **run})
+            outputs[name] = run.pop("result")
+            stages.append({"name": name, "rows": 0, **run})
             print(f"  {name}: {run['wall_s']} s, peak {run['peak_rss_mb']} MB", flush=True)
+            self.save()
         rows = {"intake": rows_in, "build": self.raw_rows()}
         published = self.published_rows()
         for stage in stages:
             stage["rows"] = rows.get(stage["name"], published)
-            result = stage.pop("result")
+            result = outputs[stage["name"]]
             if stage["name"] == "intake":
                 stage["statuses"] = result["statuses"]
             if stage["name"] == "release":
                 stage["new_version"] = result["published"][self.period]["new_version"]
+            stage.update(stage_figures(stage))
         if with_floors:
             self.floors(stages, source)
-        return stages
+        self.save()
 
     def floors(self, stages: list[dict], source: Path) -> None:
         """Each floor after the night, on what the night read or wrote: the generated files,
@@ -93,7 +105,9 @@ class Bench:
                 run = self.stage(floor, **options[floor])
                 run.pop("result")
                 stage["floor"] = {"name": floor, **run}
+                stage.update(stage_figures(stage))
                 print(f"  {floor}: {run['wall_s']} s", flush=True)
+                self.save()
         shutil.rmtree(scratch, ignore_errors=True)
 
     def raw_rows(self) -> int:
@@ -130,7 +144,7 @@ def generate(bench: Bench, scale: str, file_format: str, source: Path) -> dict:
     }
     files = [p for p in source.glob("*/*") if p.is_file()]
     run.pop("stdout")
-    return {
+    generated = {
         "run": run,
         "data": {
             "format": file_format,
@@ -141,6 +155,8 @@ def generate(bench: Bench, scale: str, file_format: str, source: Path) -> dict:
             "rows_by_type": rows,
         },
     }
+    (source / "generated.json").write_text(json.dumps(generated, indent=2) + "\n")
+    return generated
 
 
 def land(source: Path, landing: Path) -> None:
@@ -184,10 +200,15 @@ def main() -> None:
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--period", default="2026-10")
     parser.add_argument("--work", default=None, help="default: bench/runs/<scale>")
+    parser.add_argument(
+        "--source", default=None, help="a month an earlier run generated (its generated.json)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args()
     work = Path(args.work or HERE / "runs" / args.scale).resolve()
-    shutil.rmtree(work, ignore_errors=True)
+    source = Path(args.source).resolve() if args.source else work / "source"
+    for folder in ("data", "state", "results", "floor", *(() if args.source else ("source",))):
+        shutil.rmtree(work / folder, ignore_errors=True)
     (work / "results").mkdir(parents=True)
     env = {
         **os.environ,
@@ -195,45 +216,44 @@ def main() -> None:
         "COLLECTWATCH_DATA_DIR": str(work / "data"),
         "COLLECTWATCH_STATE_DIR": str(work / "state"),
     }
-    bench = Bench(work, args.period, env)
-    source = work / "source"
-    started, load_start = datetime.now(UTC), load_average()
-    print(f"generating the {args.scale} month ({args.format}) …", flush=True)
-    generated = generate(bench, args.scale, args.format, source)
-    print(f"  {generated['data']['rows']:,} rows in {generated['run']['wall_s']} s", flush=True)
-    land(source, bench.settings.landing_dir)
-    print("the night:", flush=True)
-    stages = bench.night(generated["data"]["rows"], True, source)
-    agency, resubmitted_rows = resubmit(bench, source)
-    print(f"resubmission of {agency}'s contact log ({resubmitted_rows:,} rows):", flush=True)
-    again = bench.night(resubmitted_rows, False, source)
-    results = {
-        "date": started.isoformat(timespec="seconds"),
+    name = "results.json" if args.scale == "national" else f"results-{args.scale}.json"
+    bench = Bench(work, args.period, env, HERE / name)
+    bench.results = results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": False,
         "scale": args.scale,
         "period": args.period,
         "machine": machine(),
-        "load_average": {"start": load_start, "end": load_average()},
+        "load_average": {"start": load_average(), "end": None},
         "duckdb": {
             "memory_limit": bench.settings.duckdb_memory_limit,
             "threads": bench.settings.duckdb_threads,
             "temp_directory": "<data>/work/duckdb-spill",
         },
-        "data": generated["data"],
-        "generate": generated["run"],
-        "stages": [stage_figures(stage) for stage in stages],
-        "nightly": totals(stages),
-        "resubmission": {
-            "agency_uscc": agency,
-            "rows": resubmitted_rows,
-            "stages": [stage_figures(s) for s in again],
-            **totals(again),
-        },
     }
-    name = "results.json" if args.scale == "national" else f"results-{args.scale}.json"
-    (HERE / name).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    if args.source:
+        generated = json.loads((source / "generated.json").read_text())
+    else:
+        print(f"generating the {args.scale} month ({args.format}) …", flush=True)
+        generated = generate(bench, args.scale, args.format, source)
+    print(f"  {generated['data']['rows']:,} rows in {generated['run']['wall_s']} s", flush=True)
+    results |= {"data": generated["data"], "generate": generated["run"], "stages": []}
+    bench.save()
+    land(source, bench.settings.landing_dir)
+    print("the night:", flush=True)
+    bench.night(generated["data"]["rows"], results["stages"], True, source)
+    results["nightly"] = totals(results["stages"])
+    agency, resubmitted_rows = resubmit(bench, source)
+    print(f"resubmission of {agency}'s contact log ({resubmitted_rows:,} rows):", flush=True)
+    results["resubmission"] = {"agency_uscc": agency, "rows": resubmitted_rows, "stages": []}
+    bench.night(resubmitted_rows, results["resubmission"]["stages"], False, source)
+    results["resubmission"] |= totals(results["resubmission"]["stages"])
+    results["complete"] = True
+    bench.save()
     print(markdown(results))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
 
 
 if __name__ == "__main__":

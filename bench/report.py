@@ -52,6 +52,10 @@ def verdicts(results: dict) -> dict[str, bool]:
     }
 
 
+def _size(size: int) -> str:
+    return f"{size / 1024**3:.2f} GiB" if size >= 1024**3 else f"{size / 1024**2:.1f} MiB"
+
+
 def _x(value: float | None) -> str:
     return "–" if value is None else f"{value}×"
 
@@ -76,7 +80,7 @@ def markdown(results: dict) -> str:
         f"start, {results['load_average']['end']} at the end); DuckDB memory limit "
         f"{results['duckdb']['memory_limit']}, {results['duckdb']['threads']} threads.",
         f"Data: scale `{results['scale']}`, period {results['period']}, {data['files']:,} "
-        f"{data['format'].upper()} files, {data['bytes'] / 1024**3:.2f} GiB, "
+        f"{data['format'].upper()} files, {_size(data['bytes'])}, "
         f"{data['rows']:,} rows ({data['contact_events']:,} contact events); generated in "
         f"{results['generate']['wall_s']} s (peak {results['generate']['peak_rss_mb']:,} MB).",
         "",
