@@ -194,9 +194,7 @@ def _expected_regions(settings: Settings, month) -> set[tuple[str, str]]:
     )
 
 
-def test_published_regions_are_the_expected_ones(
-    settings, submitted, baseline
-):
+def test_published_regions_are_the_expected_ones(settings, submitted, baseline):
     for period in PERIODS:
         month = submitted[period]
         expected = _expected_regions(settings, month)
@@ -290,5 +288,11 @@ def test_a_rerun_completes_the_interrupted_release_and_cleans_up(settings, basel
     assert len(submissions["added"]) == 1 and submissions["added"][0].endswith("-002")
     for relative, entry in manifest["files"].items():
         assert sha256_file(settings.publish_dir / CHANGED / "v2" / relative) == entry["sha256"]
+    # The gate compared the revision with v1: one corrected balance moves no distribution.
+    report = json.loads(Path(manifest["gate"]["report"]).read_text())
+    drift = [
+        o for o in report["tables"]["outsourcing_by_region"] if o["rule"] == "distribution_drift"
+    ]
+    assert drift and all(o["success"] for o in drift), drift
     # The published warehouse now holds the new night.
     assert sha256_file(settings.warehouse_path) != baseline["snapshot"]["warehouse"]
