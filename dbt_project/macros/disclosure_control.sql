@@ -56,9 +56,15 @@
     (select threshold from {{ ref('disclosure_thresholds') }} where rule = '{{ rule }}')
 {%- endmacro %}
 
+{#
+    An empty cell (no contributor: an expected region where nothing was reported) is not
+    sensitive — it describes no institution — so it is published as zeros, like τ-Argus'
+    empty cells. It is also the last resort as a complement (see complementary_suppression):
+    hiding a known nothing protects nobody.
+#}
 {% macro primary_suppressed(contributors='contributors', share='largest_contributor_share') %}
     (
-        {{ contributors }} < {{ disclosure_threshold('min_contributors') }}
+        {{ contributors }} between 1 and {{ disclosure_threshold('min_contributors') }} - 1
         or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
     )
 {% endmacro %}
@@ -66,7 +72,9 @@
 {#
     Emits CTEs round_0 … round_N and suppression_result (the cells with `suppressed` and
     `secondary_suppressed`); call it inside a `with` after the CTE named by `cells`, which
-    needs primary_suppressed, the size column and the group and order columns.
+    needs primary_suppressed, contributors, the size column and the group and order columns.
+    The complement is the group's smallest unsuppressed cell with contributors; an empty
+    cell only when the group has nothing else.
 #}
 {% macro complementary_suppression(cells, groups, size_column, order_columns) %}
     {%- set rounds = var('suppression_max_rounds', 10) | int -%}
@@ -90,7 +98,11 @@
             ) as suppressed_in_group_{{ loop.index }},
             row_number() over (
                 partition by {{ group | join(', ') }}
-                order by suppressed, coalesce({{ size_column }}, 0), {{ order_columns | join(', ') }}
+                order by
+                    suppressed,
+                    coalesce(contributors, 0) = 0,
+                    coalesce({{ size_column }}, 0),
+                    {{ order_columns | join(', ') }}
             ) as smallest_in_group_{{ loop.index }}{{ "," if not loop.last }}
             {%- endfor %}
         from round_{{ round - 1 }}

@@ -71,7 +71,11 @@ def build_cells(
     audited = audited.astype({key: cells[key].dtype for key in keys})
     cells = cells.merge(audited, on=keys, how="left", validate="one_to_one")
     # A cell the audit does not know was never checked: it must not be published either.
-    too_few = cells["contributors"].isna() | (cells["contributors"] < limits["min_contributors"])
+    # An empty cell (0 contributors: an expected region nothing was reported in) describes
+    # no institution and is published as zeros.
+    too_few = cells["contributors"].isna() | cells["contributors"].between(
+        1, limits["min_contributors"] - 1
+    )
     dominated = cells["largest_contributor_share"] > limits["max_largest_share"]
     cells["under_thresholds"] = too_few | dominated.fillna(False)
     cells["exposed"] = cells["under_thresholds"] & ~cells["suppressed"]
