@@ -13,7 +13,7 @@
        suppression. A group is a set of published cells tied by one additive equation
        (a parent and its children, or the parts of a breakdown and their total); if exactly
        one cell of a group is suppressed it equals the group's other cells subtracted from
-       the total, so the smallest unsuppressed non-zero cell of that group is suppressed too. Rounds
+       the total, so the smallest unsuppressed cell of that group is suppressed too. Rounds
        repeat (a new suppression can leave another group with exactly one) up to
        var('suppression_max_rounds'); the public marts' tests fail if a group still has
        exactly one suppressed cell.
@@ -57,29 +57,28 @@
 {%- endmacro %}
 
 {#
-    A cell nobody contributes to (a zero count) discloses no institution: it is published,
-    so only cells with at least one contributor fall under the two rules.
+    An empty cell (no contributor: an expected region where nothing was reported) is not
+    sensitive — it describes no institution — so it is published as zeros, like τ-Argus'
+    empty cells. It is also the last resort as a complement (see complementary_suppression):
+    hiding a known nothing protects nobody.
 #}
 {% macro primary_suppressed(contributors='contributors', share='largest_contributor_share') %}
     (
-        {{ contributors }} > 0
-        and (
-            {{ contributors }} < {{ disclosure_threshold('min_contributors') }}
-            or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
-        )
+        {{ contributors }} between 1 and {{ disclosure_threshold('min_contributors') }} - 1
+        or coalesce({{ share }} > {{ disclosure_threshold('max_largest_share') }}, false)
     )
 {% endmacro %}
 
 {#
-    The public cells (national and province) of every period in the relation `periods`, and
-    of every `breakdown` value of the seed `breakdown_seed` when given, with the contributions
-    of `contributions` (columns of disclosure_contributions) and the primary decision. A cell
-    without contributions is a zero: contributors 0, never primary-suppressed, so a table
-    that publishes zero rows (every category, every region) has a decision for each.
+    The public cells (national and province) of every expected region (int_expected_regions),
+    and of every `breakdown` value of the seed `breakdown_seed` when given, with the
+    contributions of `contributions` (columns of disclosure_contributions) and the primary
+    decision. A cell without contributions is empty: contributors 0, not sensitive, so a
+    table that publishes zero rows (every category, every region) has a decision for each.
 #}
-{% macro public_cell_grid(contributions, periods, breakdown=none, breakdown_seed=none) %}
+{% macro public_cell_grid(contributions, breakdown=none, breakdown_seed=none) %}
     select
-        periods.period,
+        regions.period,
         {%- if breakdown %}
         breakdowns.{{ breakdown }},
         {%- endif %}
@@ -92,14 +91,13 @@
             'coalesce(contributed.contributors, 0)', 'contributed.largest_contributor_share'
         ) }} as primary_suppressed
 
-    from {{ periods }} as periods
+    from {{ ref('int_expected_regions') }} as regions
     {%- if breakdown %}
     cross join {{ ref(breakdown_seed) }} as breakdowns
     {%- endif %}
-    cross join {{ ref('int_published_regions') }} as regions
     left join {{ contributions }} as contributed
         on
-            periods.period = contributed.period
+            regions.period = contributed.period
             and regions.level = contributed.level
             and regions.region_code = contributed.region_code
             {%- if breakdown %}
@@ -111,7 +109,9 @@
 {#
     Emits CTEs round_0 … round_N and suppression_result (the cells with `suppressed` and
     `secondary_suppressed`); call it inside a `with` after the CTE named by `cells`, which
-    needs primary_suppressed, the size column and the group and order columns.
+    needs primary_suppressed, contributors, the size column and the group and order columns.
+    The complement is the group's smallest unsuppressed cell with contributors; an empty
+    cell only when the group has nothing else.
 #}
 {% macro complementary_suppression(cells, groups, size_column, order_columns) %}
     {%- set rounds = var('suppression_max_rounds', 10) | int -%}
@@ -135,11 +135,9 @@
             ) as suppressed_in_group_{{ loop.index }},
             row_number() over (
                 partition by {{ group | join(', ') }}
-                -- a zero complement protects nothing (a reader who guesses it empty
-                -- recovers the cell): the smallest non-zero cell first, zeros last
                 order by
                     suppressed,
-                    coalesce({{ size_column }}, 0) = 0,
+                    coalesce(contributors, 0) = 0,
                     coalesce({{ size_column }}, 0),
                     {{ order_columns | join(', ') }}
             ) as smallest_in_group_{{ loop.index }}{{ "," if not loop.last }}

@@ -40,6 +40,7 @@ ENV_VARIABLES = (
     "COLLECTWATCH_ARCHIVE_RETENTION_YEARS",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
+    "COLLECTWATCH_DBT_UNIT_TESTS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
     "COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES",
@@ -80,6 +81,9 @@ class Settings:
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int = 2
+    # The night's `dbt build` runs the dbt unit tests (formula checks, ~1 min) with the
+    # models. Crash tests, which rebuild the same unchanged models many times, turn them off.
+    dbt_unit_tests: bool = True
     # Failed-task retries: kept for production, set to 0 by tests (see DESIGN "Verified").
     task_retries: int = 2
     task_retry_delay_s: int = 300
@@ -120,6 +124,8 @@ class Settings:
             archive_retention_years=int(os.environ.get("COLLECTWATCH_ARCHIVE_RETENTION_YEARS", 10)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
+            dbt_unit_tests=os.environ.get("COLLECTWATCH_DBT_UNIT_TESTS", "true").lower()
+            not in ("0", "false", "no"),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
             xlsx_max_uncompressed_bytes=int(
@@ -170,7 +176,11 @@ class Settings:
         con = duckdb.connect(
             str(database),
             read_only=read_only,
-            config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
+            config={
+                "memory_limit": self.duckdb_memory_limit,
+                "threads": self.duckdb_threads,
+                "temp_directory": str(self.duckdb_temp_dir),
+            },
         )
         # Set after connecting: ICU is built in but not autoloaded by connect(config=...).
         con.execute("set TimeZone = 'Asia/Shanghai'")
@@ -193,6 +203,12 @@ class Settings:
     def intake_work_dir(self) -> Path:
         """Short-lived UTF-8 copies of GB18030 files while DuckDB reads them."""
         return self.data_dir / "work"
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills beyond its memory limit (pipeline connections and dbt): on
+        the data volume, which has room for a national month, not in the working folder."""
+        return self.data_dir / "work" / "duckdb-spill"
 
     @property
     def reports_dir(self) -> Path:

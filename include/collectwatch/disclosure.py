@@ -5,8 +5,7 @@ frames check the files about to be published against it, independently:
 * cells: every public cell with its contributor count and largest contributor's share from
   the never-published ``disclosure_audit`` table, the thresholds from the same seed dbt
   uses, and whether the file withholds its measures. A cell under the thresholds whose
-  measures are published is *exposed*; a cell without contributors is a zero, not under
-  them.
+  measures are published is *exposed*.
 * groups: every additive equation among public cells (the nation and its provinces per
   breakdown value; a region's breakdown cells and its total in another table) with how
   many of its cells are suppressed. Exactly one would equal the published total minus the
@@ -31,7 +30,6 @@ AUDIT_COLUMNS = (
     "level",
     "region_code",
     "bucket",
-    "category",
     "contributors",
     "largest_contributor_share",
 )
@@ -72,11 +70,11 @@ def build_cells(
     cells = public[keys].assign(suppressed=suppressed(public, table).to_numpy())
     audited = audited.astype({key: cells[key].dtype for key in keys})
     cells = cells.merge(audited, on=keys, how="left", validate="one_to_one")
-    # A cell the audit does not know was never checked: it must not be published either. A
-    # cell nobody contributes to (a zero) discloses no one and may be published.
-    contributors = cells["contributors"]
-    too_few = contributors.isna() | (
-        (contributors > 0) & (contributors < limits["min_contributors"])
+    # A cell the audit does not know was never checked: it must not be published either.
+    # An empty cell (0 contributors: an expected region nothing was reported in) describes
+    # no institution and is published as zeros.
+    too_few = cells["contributors"].isna() | cells["contributors"].between(
+        1, limits["min_contributors"] - 1
     )
     dominated = cells["largest_contributor_share"] > limits["max_largest_share"]
     cells["under_thresholds"] = too_few | dominated.fillna(False)

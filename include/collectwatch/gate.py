@@ -52,17 +52,36 @@ NATIONAL_CHANGE_SUITE = "national_change.warning"
 # Suites over the public files (disclosure control).
 DISCLOSURE_CELLS_SUITE = "disclosure_cells.blocking"
 DISCLOSURE_GROUPS_SUITE = "disclosure_groups.blocking"
+# Published regions against the expected ones (tables.EXPECTED_REGIONS), every scope.
+EXPECTED_REGIONS_SUITE = "expected_regions.blocking"
+# How the regional distribution moved since the last publication of the same period.
+DISTRIBUTION_DRIFT_SUITE = "distribution_drift.warning"
 
 # Tolerances of the rules (DESIGN "Quality gate"): money is DECIMAL(18,2), so sums of
 # cents are exact and one cent covers float rounding; counts must match exactly.
 MONEY_TOLERANCE = 0.01
 MAX_RELATIVE_CHANGE = 0.5
+# Distribution drift: the total variation distance between the provinces' shares of a
+# national total now and in the last publication, i.e. the fraction of the total that
+# changed province. A revision that moves more than a tenth is worth a look.
+MAX_DISTRIBUTION_DRIFT = 0.1
+REGION_AS_EXPECTED = "as expected"
+# The region check covers every complete table at once; its failures carry this name.
+REGIONS_DATASET = "expected_regions"
 
 # Columns of the derived frames copied into each failing example, after the breakdown.
 RECONCILIATION_INDEX = ("region_code", "measure", "parent_value", "children_sum")
 NATIONAL_CHANGE_INDEX = ("measure", "reference_period", "current_value", "reference_value")
 DISCLOSURE_CELLS_INDEX = ("contributors", "largest_contributor_share", "suppressed")
 DISCLOSURE_GROUPS_INDEX = ("table", "equation", "period", "group", "cells", "suppressed_cells")
+EXPECTED_REGIONS_INDEX = ("scope", "period", "level", "region_code", "region_status")
+DISTRIBUTION_DRIFT_INDEX = (
+    "measure",
+    "drift",
+    "most_moved_region",
+    "share_now",
+    "share_before",
+)
 
 # How many offending rows each failure carries into the result and the reports.
 EXAMPLES_PER_FAILURE = 5
@@ -134,7 +153,9 @@ def required_suite_names() -> list[str]:
         names.append(f"{table.name}.{BLOCKING}")
         if table.rates_warn_above_one:
             names.append(f"{table.name}.{WARNING}")
-    names += [RECONCILIATION_SUITE, NATIONAL_CHANGE_SUITE]
+    names += [RECONCILIATION_SUITE, NATIONAL_CHANGE_SUITE, DISTRIBUTION_DRIFT_SUITE]
+    if any(table.every_expected_region for table in tables.PUBLISHED_TABLES):
+        names.append(EXPECTED_REGIONS_SUITE)
     if any(table.public for table in tables.PUBLISHED_TABLES):
         names += [DISCLOSURE_CELLS_SUITE, DISCLOSURE_GROUPS_SUITE]
     return names
@@ -406,6 +427,45 @@ def _national_change_expectations(gxe: ModuleType) -> list:
     ]
 
 
+def _expected_regions_expectations(gxe: ModuleType) -> list:
+    return [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1,
+            meta=_rule(
+                "regions_checked", "published regions must have been checked", "须已核对发布地区"
+            ),
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="region_status",
+            value_set=[REGION_AS_EXPECTED],
+            meta=_rule(
+                "regions_as_expected",
+                "a complete regional table must have a row for every expected region (the "
+                "nation, every province, every prefecture with an expected reporter or data) "
+                "and breakdown value, and no other region",
+                "完整地区表须包含每个应有地区（全国、各省、有应报机构或数据的地市）及分类的行，且不得有其他地区",
+            ),
+        ),
+    ]
+
+
+def _distribution_drift_expectations(gxe: ModuleType) -> list:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="drift",
+            min_value=0,
+            max_value=MAX_DISTRIBUTION_DRIFT,
+            severity="warning",
+            meta=_rule(
+                "distribution_drift",
+                "more than 10% of a national total moved between provinces since the last "
+                "publication of the period",
+                "与本期上次发布相比，全国合计中超过10%在各省之间发生转移",
+            ),
+        ),
+    ]
+
+
 def _suite_json(gx: ModuleType, name: str, severity: str, expectations: list) -> dict:
     suite = gx.ExpectationSuite(name=name, expectations=expectations, meta={"severity": severity})
     document = suite.to_json_dict()
@@ -437,6 +497,12 @@ def build_suites() -> dict[str, dict]:
     )
     suites[NATIONAL_CHANGE_SUITE] = _suite_json(
         gx, NATIONAL_CHANGE_SUITE, WARNING, _national_change_expectations(gxe)
+    )
+    suites[DISTRIBUTION_DRIFT_SUITE] = _suite_json(
+        gx, DISTRIBUTION_DRIFT_SUITE, WARNING, _distribution_drift_expectations(gxe)
+    )
+    suites[EXPECTED_REGIONS_SUITE] = _suite_json(
+        gx, EXPECTED_REGIONS_SUITE, BLOCKING, _expected_regions_expectations(gxe)
     )
     suites[DISCLOSURE_CELLS_SUITE] = _suite_json(
         gx, DISCLOSURE_CELLS_SUITE, BLOCKING, _disclosure_cells_expectations(gxe)
@@ -636,6 +702,73 @@ def build_national_change(
     return change
 
 
+def build_region_check(
+    published: pd.DataFrame,
+    expected: pd.DataFrame,
+    table: tables.PublishedTable,
+    levels: tuple[str, ...] = tables.LEVELS,
+) -> pd.DataFrame:
+    """One row per (period, level, region, breakdown value) published or expected, with
+    ``region_status``: as expected, missing (expected, not published) or unexpected.
+
+    ``expected`` has the expected regions' (period, level, region_code); each must carry
+    every breakdown value the table publishes (a region missing one bucket is missing).
+    """
+    keys = ["period", "level", "region_code"]
+    cell = [*keys, *table.breakdown]
+    expected = expected.loc[expected["level"].isin(levels), keys].astype(str).drop_duplicates()
+    if table.breakdown:
+        values = published[list(table.breakdown)].astype(str).drop_duplicates()
+        expected = expected.merge(values, how="cross")
+    merged = (
+        published[cell]
+        .astype(str)
+        .drop_duplicates()
+        .merge(expected, on=cell, how="outer", indicator=True)
+    )
+    status = {"both": REGION_AS_EXPECTED, "left_only": "unexpected", "right_only": "missing"}
+    merged["region_status"] = merged.pop("_merge").map(status).astype(str)
+    return merged.sort_values(cell, ignore_index=True)
+
+
+def _province_shares(frame: pd.DataFrame, by: list[str], measures: list[str]) -> pd.DataFrame:
+    provinces = frame[frame["level"] == "province"]
+    long = provinces.melt(
+        id_vars=[*by, "region_code"], value_vars=measures, var_name="measure", value_name="value"
+    )
+    value = long["value"].astype("float64").fillna(0.0)
+    total = value.groupby([long[column] for column in [*by, "measure"]]).transform("sum")
+    long["share"] = (value / total.where(total != 0)).fillna(0.0)
+    return long.drop(columns="value")
+
+
+def build_distribution_drift(
+    staged: pd.DataFrame, previous: pd.DataFrame, table: tables.PublishedTable
+) -> pd.DataFrame:
+    """Per (period, breakdown, measure): how far the provinces' shares of the national
+    total moved since the last publication of the same period, as the total variation
+    distance (half the sum of the absolute share changes: 0 = same distribution, 1 =
+    entirely different provinces), with the province that moved most."""
+    by = ["period", *table.breakdown]
+    measures = [m for m in table.additive if m in staged.columns and m in previous.columns]
+    previous = previous[previous["period"].isin(staged["period"].unique())]
+    now = _province_shares(staged, by, measures)
+    before = _province_shares(previous, by, measures)
+    group = [*by, "measure"]
+    both = now.merge(
+        before, on=[*group, "region_code"], how="outer", suffixes=("_now", "_before")
+    ).fillna({"share_now": 0.0, "share_before": 0.0})
+    # Only what both versions publish is compared (a new bucket has no earlier distribution).
+    shared = now[group].drop_duplicates().merge(before[group].drop_duplicates(), on=group)
+    both = both.merge(shared, on=group)
+    both["moved"] = (both["share_now"] - both["share_before"]).abs()
+    most = both.loc[both.groupby(group)["moved"].idxmax()].set_index(group)
+    drift = (both.groupby(group)["moved"].sum() / 2).round(6).rename("drift")
+    result = pd.concat([drift, most[["region_code", "share_now", "share_before"]]], axis=1)
+    result = result.rename(columns={"region_code": "most_moved_region"}).reset_index()
+    return result.round({"share_now": 6, "share_before": 6})
+
+
 # ---------------------------------------------------------------------------------------
 # Turning GX results into failures and report rows
 # ---------------------------------------------------------------------------------------
@@ -758,9 +891,13 @@ class _GateRun:
         periods: list[str],
         coverage_floor: float,
         audit: pd.DataFrame | None,
+        expected_regions: pd.DataFrame | None = None,
     ):
         self.gx = gx
         self.coverage_floor = coverage_floor
+        # (period, level, region_code) every complete regional table must have (None: the
+        # candidate warehouse did not say, so those tables fail).
+        self.expected_regions = expected_regions
         # Contributor counts and shares behind the public cells (None: not available).
         self.audit = audit
         self.publics: dict[str, pd.DataFrame] = {}
@@ -880,15 +1017,20 @@ def _read_staged(run: _GateRun, staged_dir: Path, table: str, scope: str):
 
 def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):
     """Yield the datasets of every table; unreadable tables become blocking failures."""
+    # (table, scope, frame, levels) of every complete regional file: one region check.
+    complete = []
     for table in tables.PUBLISHED_TABLES:
         staged = _read_staged(run, staged_dir, table.name, "internal")
         if staged is not None:
             yield from _datasets_for(run, table, *staged, previous_dir)
+            complete.append((table, "internal", staged[0], tables.LEVELS))
         if table.public:
             public = _read_staged(run, staged_dir, table.name, "public")
             if public is not None:
                 run.publics[table.name] = public[0]
                 yield from _derived(run, table.name, "disclosure_cells", *_cells_check(run, table))
+                complete.append((table, "public", public[0], tables.PUBLIC_LEVELS))
+    yield from _region_check(run, [entry for entry in complete if entry[0].every_expected_region])
     if run.publics:
         yield from _derived(
             run,
@@ -898,6 +1040,41 @@ def _table_datasets(run: _GateRun, staged_dir: Path, previous_dir: Path | None):
             DISCLOSURE_GROUPS_INDEX,
             lambda: disclosure.build_groups(run.publics),
         )
+
+
+def _region_check(run: _GateRun, files: list):
+    """One dataset over every complete regional file (GX's cost is per checkpoint):
+    ``files`` are (table, scope, frame, levels)."""
+    if not files:
+        return
+    if run.expected_regions is None:
+        run.outcomes.append(
+            _gate_failure(
+                REGIONS_DATASET,
+                EXPECTED_REGIONS_SUITE,
+                "expected_regions_available",
+                f"no expected regions ({tables.EXPECTED_REGIONS} in the candidate warehouse) "
+                "to check the regional tables against",
+            )
+        )
+        return
+    breakdowns = dict.fromkeys(column for table, *_ in files for column in table.breakdown)
+    yield from _derived(
+        run,
+        REGIONS_DATASET,
+        "check",
+        EXPECTED_REGIONS_SUITE,
+        ("table", *EXPECTED_REGIONS_INDEX, *breakdowns),
+        lambda: pd.concat(
+            [
+                build_region_check(frame, run.expected_regions, table, levels).assign(
+                    table=table.name, scope=scope
+                )
+                for table, scope, frame, levels in files
+            ],
+            ignore_index=True,
+        ),
+    )
 
 
 def _cells_check(run: _GateRun, table: tables.PublishedTable):
@@ -963,6 +1140,14 @@ def _datasets_for(run, table, frame, kinds, previous_dir):
         (*prefix, *NATIONAL_CHANGE_INDEX),
         lambda: _change_frame(run, table, frame, previous_dir),
     )
+    yield from _derived(
+        run,
+        table.name,
+        "distribution_drift",
+        DISTRIBUTION_DRIFT_SUITE,
+        ("period", *table.breakdown, *DISTRIBUTION_DRIFT_INDEX),
+        lambda: _drift_frame(table, frame, previous_dir),
+    )
 
 
 def _change_frame(run: _GateRun, table, frame: pd.DataFrame, previous_dir: Path | None):
@@ -981,6 +1166,17 @@ def _change_frame(run: _GateRun, table, frame: pd.DataFrame, previous_dir: Path 
         )
         return None
     return change
+
+
+def _drift_frame(table, frame: pd.DataFrame, previous_dir: Path | None):
+    """Drift against the last publication of the same period; None (nothing to check)
+    on a period's first publication."""
+    path = _table_path(previous_dir, table.name) if previous_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    previous, _ = _read_table(path)
+    drift = build_distribution_drift(frame, previous, table)
+    return None if drift.empty else drift
 
 
 # ---------------------------------------------------------------------------------------
@@ -1118,6 +1314,25 @@ def _write_reports(report: dict, report_dir: Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------
 
 
+def read_expected_regions(warehouse: Path, periods: list[str]) -> pd.DataFrame | None:
+    """The expected regions of ``periods`` from a (candidate) warehouse, read-only; None
+    when it has no such relation (the region check then fails, it never passes unseen)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            f"select period, level, region_code from {tables.EXPECTED_REGIONS} "
+            "where list_contains(?, period)",
+            [list(periods)],
+        ).df()
+    except duckdb.CatalogException:
+        logger.warning("gate: %s has no %s", warehouse, tables.EXPECTED_REGIONS)
+        return None
+    finally:
+        con.close()
+
+
 def run_gate(
     staged_dir: Path,
     periods: list[str],
@@ -1135,7 +1350,8 @@ def run_gate(
     ``periods`` are the periods it may contain; ``previous_dir`` is the last published
     version (same layout), used for drift warnings. ``warehouse`` is the candidate the
     files were exported from: its ``disclosure_audit`` gives the contributor counts and
-    shares the public files are checked against (without it every public table fails).
+    shares the public files are checked against (without it every public table fails), and
+    its ``int_expected_regions`` the regions every complete regional table must have.
     ``coverage_floor`` defaults to ``Settings.coverage_floor``.
     Failures are returned, not raised:
     ``passed`` is False when any blocking expectation failed or could not be evaluated.
@@ -1144,8 +1360,11 @@ def run_gate(
     previous_dir = Path(previous_dir) if previous_dir is not None else None
     if coverage_floor is None:
         coverage_floor = Settings.from_env().coverage_floor
-    audit = disclosure.read_audit(Path(warehouse), periods) if warehouse is not None else None
-    run = _GateRun(_import_gx(), Path(expectations_dir), periods, coverage_floor, audit)
+    audit = expected = None
+    if warehouse is not None:
+        audit = disclosure.read_audit(Path(warehouse), periods)
+        expected = read_expected_regions(Path(warehouse), periods)
+    run = _GateRun(_import_gx(), Path(expectations_dir), periods, coverage_floor, audit, expected)
     for dataset in list(_table_datasets(run, staged_dir, previous_dir)):
         run.validate(dataset)
     report = _plain(_report(run, staged_dir, previous_dir))

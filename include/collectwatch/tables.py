@@ -14,6 +14,10 @@ PUBLIC_LEVELS = ("national", "province")
 # Warehouse table (never published) with each public cell's contributor count and largest
 # contributor's share: the gate checks the public files against it.
 DISCLOSURE_AUDIT = "disclosure_audit"
+# Warehouse relation listing the regions a complete regional table has rows for in each
+# period (dbt model int_expected_regions: the nation, every province, every prefecture with
+# an expected reporter or with data); the gate checks the published files against it.
+EXPECTED_REGIONS = "int_expected_regions"
 NATIONAL_CODE = "000000"
 RELEASE_STATUSES = ("preliminary", "final", "revised")
 REGION_COLUMNS = (
@@ -57,6 +61,11 @@ class PublishedTable:
     # A regional table has a row per level and region that must add up across levels; a
     # list of institutions (agency_watchlist) has neither, and may rightly be empty.
     regional: bool = True
+    # A complete regional table has a row for every expected region (EXPECTED_REGIONS) and
+    # breakdown value, zeros where nothing was reported, and no other region (blocking).
+    # Not complete: coverage (rows by registered region of the expected institutions) and
+    # the lender × agency reconciliation (rows for the pairs that exist).
+    every_expected_region: bool = False
 
 
 # The conduct rules' counts and shares (dbt macros conduct_count_columns, conduct_shares).
@@ -104,6 +113,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         ),
         shares=("outsourcing_share", "average_commission_rate"),
         scopes=("internal", "public"),
+        every_expected_region=True,
     ),
     PublishedTable(
         name="recovery_by_bucket",
@@ -122,6 +132,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         rates_warn_above_one=("recovery_rate_inhouse", "recovery_rate_outsourced"),
         scopes=("internal", "public"),
         breakdown_total="outsourcing_by_region",
+        every_expected_region=True,
     ),
     PublishedTable(
         name="submission_coverage",
@@ -162,6 +173,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         additive=CONDUCT_COUNTS,
         shares=CONDUCT_SHARES,
         scopes=("internal", "public"),
+        every_expected_region=True,
     ),
     PublishedTable(
         name="complaints_by_region",
@@ -178,6 +190,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         ),
         shares=("timely_resolution_share",),
         scopes=("internal", "public"),
+        every_expected_region=True,
     ),
     PublishedTable(
         name="agency_watchlist",

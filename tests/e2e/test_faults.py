@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from collectwatch import tables, uscc
 from collectwatch.config import Settings
 from collectwatch.faults import FAULT_ENV, FAULT_POINTS
 from collectwatch.files import sha256_file
@@ -49,6 +50,7 @@ def submitted(settings, tmp_path_factory):
     months = {}
     for seed, period in enumerate(PERIODS, start=11):
         month = generate_month(settings, period, tmp_path_factory.mktemp(period), seed=seed)
+        _register_silent_agency(settings, month)
         shutil.copytree(
             month.out_dir,
             settings.landing_dir,
@@ -59,10 +61,61 @@ def submitted(settings, tmp_path_factory):
     return months
 
 
+def _registry(month) -> Path:
+    return next(p for p in month.files if p.name.startswith("institution_registry__"))
+
+
+def _placed(settings: Settings) -> pd.DataFrame:
+    """Region code -> its province and prefecture-equivalent (counties roll up)."""
+    seed = pd.read_csv(settings.region_seed, dtype=str)
+    seed["prefecture"] = seed["prefecture_code"].fillna(seed["region_code"])
+    return seed.rename(columns={"province_code": "province"})[
+        ["region_code", "level", "province", "prefecture"]
+    ]
+
+
+def _silent_prefecture(settings: Settings, month) -> str:
+    """The first prefecture of a province none of the month's files has a row in."""
+    used = set()
+    for path in month.files:
+        if not path.name.startswith("institution_registry__"):
+            used |= set(pd.read_csv(path, dtype=str, usecols=["region_code"])["region_code"])
+    regions = _placed(settings)
+    busy = set(regions.loc[regions["region_code"].isin(used), "province"])
+    prefectures = regions[(regions["level"] == "prefecture") & ~regions["province"].isin(busy)]
+    return prefectures["region_code"].min()
+
+
+def _register_silent_agency(settings: Settings, month) -> None:
+    """Plant an expected reporter that reports nothing: an active agency registered in a
+    province without any data. Its province and prefecture must still be published, as
+    zeros (and its missing submissions lower coverage, still above the floor)."""
+    registry_path = _registry(month)
+    registry = pd.read_csv(registry_path, dtype=str, keep_default_na=False)
+    prefecture = _silent_prefecture(settings, month)
+    first17 = f"91{prefecture}MAPLANTED"
+    template = registry[registry["role"] == "agency"].iloc[0]
+    silent = template.copy()
+    silent[["uscc", "region_code", "status", "licence_no"]] = (
+        first17 + uscc.check_character(first17),
+        prefecture,
+        "active",
+        f"A-{prefecture}-PLANTED",
+    )
+    silent[["name_zh", "name_en"]] = "合成静默催收有限公司", "Synthetic Silent Agency Co., Ltd."
+    pd.concat([registry, silent.to_frame().T]).to_csv(registry_path, index=False)
+
+
 def _run(settings: Settings, *args: str, fault: str | None = None) -> subprocess.CompletedProcess:
     """`collectwatch run` in its own process group; after a kill, the group goes too (the
     dbt child a killed worker leaves behind)."""
-    env = {**os.environ, "COLLECTWATCH_DATA_DIR": str(settings.data_dir)}
+    # The crash tests rebuild the same models five times: dbt's unit tests (formulas, run by
+    # every other pipeline test) would add a minute to each build and prove nothing here.
+    env = {
+        **os.environ,
+        "COLLECTWATCH_DATA_DIR": str(settings.data_dir),
+        "COLLECTWATCH_DBT_UNIT_TESTS": "false",
+    }
     env.pop(FAULT_ENV, None)
     if fault:
         env[FAULT_ENV] = fault
@@ -120,6 +173,50 @@ def test_a_backfill_range_publishes_every_period(settings, baseline):
         # submission ids: <USCC>-<YYYY>-<MM>-<type>-<sequence>
         assert {"-".join(s.split("-")[1:3]) for s in manifest["input_submissions"]} == {period}
     assert _leftovers(settings) == set()
+
+
+def _expected_regions(settings: Settings, month) -> set[tuple[str, str]]:
+    """(level, region_code) every complete table must have, computed from the submitted
+    files: the nation, every province, and every prefecture with an active registered
+    institution or any submitted row."""
+    regions = _placed(settings)
+    registry = pd.read_csv(_registry(month), dtype=str)
+    codes = set(registry.loc[registry["status"] == "active", "region_code"])
+    for path in month.files:
+        if not path.name.startswith("institution_registry__"):
+            codes |= set(pd.read_csv(path, dtype=str, usecols=["region_code"])["region_code"])
+    prefectures = set(regions.loc[regions["region_code"].isin(codes), "prefecture"])
+    provinces = set(regions.loc[regions["level"] == "province", "region_code"])
+    return (
+        {("national", tables.NATIONAL_CODE)}
+        | {("province", code) for code in provinces}
+        | {("prefecture", code) for code in prefectures}
+    )
+
+
+def test_published_regions_are_the_expected_ones(settings, submitted, baseline):
+    for period in PERIODS:
+        month = submitted[period]
+        expected = _expected_regions(settings, month)
+        silent = _silent_prefecture(settings, month)
+        silent_province = silent[:2] + "0000"
+        version = settings.publish_dir / period / "v1"
+        for table in (t for t in tables.PUBLISHED_TABLES if t.every_expected_region):
+            for scope in table.scopes:
+                frame = pd.read_parquet(version / scope / f"{table.name}.parquet")
+                levels = tables.LEVELS if scope == "internal" else tables.PUBLIC_LEVELS
+                wanted = {cell for cell in expected if cell[0] in levels}
+                published = set(zip(frame["level"], frame["region_code"], strict=True))
+                assert published == wanted, (table.name, scope, published ^ wanted)
+                # every breakdown value for every region
+                if table.breakdown:
+                    per_region = frame.groupby("region_code")[list(table.breakdown)].nunique()
+                    assert per_region.nunique().eq(1).all(), (table.name, scope)
+                codes = {silent_province} | ({silent} if scope == "internal" else set())
+                rows = frame[frame["region_code"].isin(codes)]
+                assert len(rows) > 0 and (rows[list(table.additive)] == 0).all().all()
+                if scope == "public":  # an empty cell is published as zeros, not withheld
+                    assert rows["disclosure_flag"].isna().all(), table.name
 
 
 def _resubmit_changed_portfolio(settings: Settings, month) -> str:
@@ -191,5 +288,11 @@ def test_a_rerun_completes_the_interrupted_release_and_cleans_up(settings, basel
     assert len(submissions["added"]) == 1 and submissions["added"][0].endswith("-002")
     for relative, entry in manifest["files"].items():
         assert sha256_file(settings.publish_dir / CHANGED / "v2" / relative) == entry["sha256"]
+    # The gate compared the revision with v1: one corrected balance moves no distribution.
+    report = json.loads(Path(manifest["gate"]["report"]).read_text())
+    drift = [
+        o for o in report["tables"]["outsourcing_by_region"] if o["rule"] == "distribution_drift"
+    ]
+    assert drift and all(o["success"] for o in drift), drift
     # The published warehouse now holds the new night.
     assert sha256_file(settings.warehouse_path) != baseline["snapshot"]["warehouse"]

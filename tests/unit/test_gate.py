@@ -179,9 +179,21 @@ def public_cells(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["level"].isin(tables.PUBLIC_LEVELS)].copy()
 
 
-def write_audit(path: Path, frames: dict[str, pd.DataFrame], small: dict | None = None) -> Path:
-    """A stand-in candidate warehouse holding only ``disclosure_audit``: every public cell
-    has 5 contributors, the largest with 30%, except the cells ``small`` names:
+def expected_regions(period: str = PERIOD) -> pd.DataFrame:
+    """The regions the clean frames have: the nation, both provinces, five prefectures."""
+    frame = outsourcing_frame(period)
+    return frame[["period", "level", "region_code"]].copy()
+
+
+def write_audit(
+    path: Path,
+    frames: dict[str, pd.DataFrame],
+    small: dict | None = None,
+    regions: pd.DataFrame | None = None,
+) -> Path:
+    """A stand-in candidate warehouse holding only ``disclosure_audit`` and the expected
+    regions (``regions``, default: those of the clean frames): every public cell has 5
+    contributors, the largest with 30%, except the cells ``small`` names:
     {(table, region_code): (contributors, largest share)}."""
     audits = []
     for table in tables.PUBLISHED_TABLES:
@@ -195,8 +207,10 @@ def write_audit(path: Path, frames: dict[str, pd.DataFrame], small: dict | None 
                 cells.loc[mask, ["contributors", "largest_contributor_share"]] = contributors, share
             audits.append(cells)
     disclosure_audit = pd.concat(audits, ignore_index=True)  # noqa: F841 (read by DuckDB)
+    expected = expected_regions() if regions is None else regions  # noqa: F841 (DuckDB)
     con = duckdb.connect(str(path))
     con.execute(f"create table {tables.DISCLOSURE_AUDIT} as select * from disclosure_audit")
+    con.execute(f"create table {tables.EXPECTED_REGIONS} as select * from expected")
     con.close()
     return path
 
@@ -287,10 +301,11 @@ def run(
     frames: dict[str, pd.DataFrame],
     small: dict | None = None,
     publics: dict[str, pd.DataFrame] | None = None,
+    regions: pd.DataFrame | None = None,
     **kwargs,
 ) -> gate.GateResult:
     staged = write_publication(tmp_path / "staged", frames, publics)
-    warehouse = write_audit(tmp_path / "candidate.duckdb", frames, small)
+    warehouse = write_audit(tmp_path / "candidate.duckdb", frames, small, regions)
     kwargs = {"warehouse": warehouse, "coverage_floor": 0.8, **kwargs}
     return gate.run_gate(staged, [PERIOD], tmp_path / "report", **kwargs)
 
@@ -664,3 +679,97 @@ def test_coverage_below_the_floor_fails_and_at_the_floor_passes(tmp_path, frames
     [example] = failure["unexpected_examples"]
     assert (example["level"], example["institution_coverage_share"]) == ("national", 0.79)
     assert at.passed is True
+
+
+# --- expected regions and distribution drift -------------------------------------------
+
+
+def test_region_check_finds_a_missing_and_an_unexpected_region():
+    table = tables.published_table("recovery_by_bucket")
+    complete = gate.build_region_check(recovery_frame(), expected_regions(), table)
+    assert set(complete["region_status"]) == {gate.REGION_AS_EXPECTED}
+    assert len(complete) == 8 * 2  # 8 regions x 2 buckets
+
+    published = recovery_frame()
+    # Foshan lost its M1 row; an unknown prefecture appeared.
+    published = published[~((published["region_code"] == "440600") & (published["bucket"] == "M1"))]
+    stray = published[published["region_code"] == "320500"].assign(region_code="320600")
+    checked = gate.build_region_check(pd.concat([published, stray]), expected_regions(), table)
+    flagged = checked[checked["region_status"] != gate.REGION_AS_EXPECTED]
+    columns = ["region_code", "bucket", "region_status"]
+    assert sorted(flagged[columns].itertuples(index=False, name=None)) == [
+        ("320600", "M1", "unexpected"),
+        ("320600", "M4_6", "unexpected"),
+        ("440600", "M1", "missing"),
+    ]
+
+
+def test_an_expected_region_without_rows_fails_the_gate(tmp_path, frames):
+    # Beijing has a registered institution (an expected reporter) but no row anywhere.
+    regions = pd.concat(
+        [
+            expected_regions(),
+            pd.DataFrame({"period": [PERIOD], "level": ["province"], "region_code": ["110000"]}),
+        ]
+    )
+    result = run(tmp_path, frames, regions=regions)
+
+    assert result.passed is False
+    [failure] = named(result.blocking_failures, gate.REGIONS_DATASET, "regions_as_expected")
+    # Beijing's missing cells: outsourcing (internal, public), recovery (internal, public;
+    # 2 buckets each), conduct (internal, public), complaints (internal, public; 1 category).
+    complete = [t for t in tables.PUBLISHED_TABLES if t.every_expected_region]
+    assert failure["unexpected_count"] == 2 + 2 * 2 + 2 + 2
+    examples = failure["unexpected_examples"]
+    assert {(e["region_code"], e["region_status"]) for e in examples} == {("110000", "missing")}
+    assert {e["table"] for e in examples} <= {t.name for t in complete}
+    # Nothing else is wrong with the publication.
+    assert {f["rule"] for f in result.blocking_failures} == {"regions_as_expected"}
+
+
+def test_a_region_nobody_expects_fails_the_gate_and_no_expected_list_fails_too(tmp_path, frames):
+    regions = expected_regions()
+    regions = regions[regions["region_code"] != "320500"]
+    result = run(tmp_path, frames, regions=regions)
+    [failure] = named(result.blocking_failures, gate.REGIONS_DATASET, "regions_as_expected")
+    examples = failure["unexpected_examples"]
+    assert {(e["region_code"], e["region_status"]) for e in examples} == {("320500", "unexpected")}
+
+    staged = write_publication(tmp_path / "bare", frames)
+    bare = tmp_path / "bare.duckdb"
+    duckdb.connect(str(bare)).close()
+    result = gate.run_gate(staged, [PERIOD], tmp_path / "bare_report", warehouse=bare)
+    assert named(result.blocking_failures, gate.REGIONS_DATASET, "expected_regions_available")
+
+
+def test_distribution_drift_since_the_last_publication_is_a_warning(tmp_path, frames):
+    # The last publication of the same period had Jiangsu's Nanjing at a quarter of its
+    # overdue balance now: the provinces' shares moved.
+    previous = {"outsourcing_by_region": outsourcing_frame()}
+    earlier = previous["outsourcing_by_region"]
+    nanjing = earlier["region_code"] == "320100"
+    earlier.loc[nanjing, "overdue_balance"] = 990_000.35 / 4
+    jiangsu = earlier["region_code"].isin(["320000", tables.NATIONAL_CODE])
+    earlier.loc[jiangsu, "overdue_balance"] -= 990_000.35 * 3 / 4
+    previous_dir = write_publication(tmp_path / "previous", previous)
+
+    result = run(tmp_path, frames, previous_dir=previous_dir)
+
+    assert result.passed is True  # a warning, never blocking
+    [drift] = named(result.warnings, "outsourcing_by_region", "distribution_drift")
+    [example] = drift["unexpected_examples"]
+    guangdong = 1_250_000.55 + 4_100_000.10 + 730_000.00
+    jiangsu_now = 990_000.35 + 1_105_000.00
+    jiangsu_before = 990_000.35 / 4 + 1_105_000.00
+    moved = jiangsu_now / (guangdong + jiangsu_now) - jiangsu_before / (guangdong + jiangsu_before)
+    assert example["measure"] == "overdue_balance"
+    assert example["drift"] == pytest.approx(moved, abs=1e-6)
+    assert example["most_moved_region"] in {"320000", "440000"}
+    # Only the measure that moved drifted; an unchanged republication raises nothing.
+    assert all(e["measure"] == "overdue_balance" for e in drift["unexpected_examples"])
+    same_dir = write_publication(tmp_path / "same", {"outsourcing_by_region": outsourcing_frame()})
+    same = run(tmp_path / "again", frames, previous_dir=same_dir)
+    assert named(same.warnings, "outsourcing_by_region", "distribution_drift") == []
+    report = json.loads(same.report_json.read_text(encoding="utf-8"))
+    outcomes = report["tables"]["outsourcing_by_region"]
+    assert any(o["suite"] == gate.DISTRIBUTION_DRIFT_SUITE and o["success"] for o in outcomes)

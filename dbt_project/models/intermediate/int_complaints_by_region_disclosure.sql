@@ -19,15 +19,6 @@ contributions as (
 
     {{ disclosure_contributions('complaints', 'respondent', '1', ['period', 'category']) }}
 
-),
-
--- complaints_by_region has rows for every period with complaints or portfolios
-periods as (
-
-    select period from complaints
-    union
-    select period from {{ ref('int_portfolio_by_prefecture') }}
-
 )
 
-{{ public_cell_grid('contributions', 'periods', 'category', 'complaint_categories') }}
+{{ public_cell_grid('contributions', 'category', 'complaint_categories') }}

@@ -13,14 +13,6 @@ contributions as (
 
     {{ disclosure_contributions('conduct', 'agency_uscc', 'contacts') }}
 
-),
-
-periods as (
-
-    select period from conduct
-    union
-    select period from {{ ref('int_portfolio_by_prefecture') }}
-
 )
 
-{{ public_cell_grid('contributions', 'periods') }}
+{{ public_cell_grid('contributions') }}

@@ -9,9 +9,32 @@ overdue as (
 
 ),
 
+contributions as (
+
+    {{ disclosure_contributions('overdue', 'lender_uscc', 'balance', ['period']) }}
+
+),
+
+regions as (
+
+    select * from {{ ref('int_expected_regions') }}
+
+),
+
+-- every expected region's cell; one nothing was reported in has no contributor (empty)
 cells as (
 
-    {{ disclosure_contributions('overdue', 'lender_uscc', 'balance') }}
+    select
+        regions.period,
+        regions.level,
+        regions.region_code,
+        contributions.largest_contributor_share,
+        coalesce(contributions.contributors, 0) as contributors,
+        coalesce(contributions.cell_total, 0) as cell_total
+
+    from regions
+    left join contributions
+        on {{ same_region_cell('regions', 'contributions') }}
 
 )
 

@@ -9,9 +9,49 @@ portfolio as (
 
 ),
 
-cells as (
+contributions as (
 
     {{ disclosure_contributions('portfolio', 'lender_uscc', 'balance', ['period', 'bucket']) }}
+
+),
+
+regions as (
+
+    select * from {{ ref('int_expected_regions') }}
+
+),
+
+buckets as (
+
+    select * from {{ ref('buckets') }}
+
+),
+
+grid as (
+
+    select
+        regions.*,
+        buckets.bucket
+    from regions
+    cross join buckets
+
+),
+
+-- every expected region's cell; one nothing was reported in has no contributor (empty)
+cells as (
+
+    select
+        grid.period,
+        grid.bucket,
+        grid.level,
+        grid.region_code,
+        contributions.largest_contributor_share,
+        coalesce(contributions.contributors, 0) as contributors,
+        coalesce(contributions.cell_total, 0) as cell_total
+
+    from grid
+    left join contributions
+        on {{ same_region_cell('grid', 'contributions', ['bucket']) }}
 
 )
 

@@ -69,23 +69,10 @@ overdue as (
 
 ),
 
--- every rebuilt region row gets every category, zero when nothing was complained about
+-- every expected region gets every category, zero when nothing was complained about
 cells as (
 
-    select distinct
-        period,
-        level,
-        region_code
-    from counted
-    {{ rebuilt_periods_filter() }}
-
-    union
-
-    select
-        period,
-        level,
-        region_code
-    from overdue
+    {{ expected_regions() }}
 
 ),
 

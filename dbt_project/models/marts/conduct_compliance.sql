@@ -26,18 +26,19 @@ by_level as (
 
 regions as (
 
-    select * from {{ ref('int_published_regions') }}
+    {{ expected_regions() }}
 
 )
 
+-- every expected region, zero where no contact was reported
 select
-    {{ published_region_columns() }},
-    by_level.reporting_agencies::integer as reporting_agencies,
-    by_level.lenders_served::integer as lenders_served,
-    {{ conduct_count_list('by_level') }},
+    {{ published_region_columns('regions') }},
+    coalesce(by_level.reporting_agencies, 0)::integer as reporting_agencies,
+    coalesce(by_level.lenders_served, 0)::integer as lenders_served,
+    {{ coalesced_conduct_counts('by_level') }},
     {{ conduct_shares('by_level') }},
-    {{ release_status('by_level.period') }} as release_status
+    {{ release_status('regions.period') }} as release_status
 
-from by_level
-inner join regions
-    on by_level.region_code = regions.region_code
+from regions
+left join by_level
+    on {{ same_region_cell('regions', 'by_level') }}

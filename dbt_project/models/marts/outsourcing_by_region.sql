@@ -50,31 +50,29 @@ agencies_by_level as (
 
 regions as (
 
-    select * from {{ ref('int_published_regions') }}
+    {{ expected_regions() }}
 
 )
 
+-- every expected region, zero where nothing was reported
 select
-    {{ published_region_columns('overdue') }},
-    overdue.reporting_lenders::integer as reporting_lenders,
+    {{ published_region_columns('regions') }},
+    coalesce(overdue.reporting_lenders, 0)::integer as reporting_lenders,
     coalesce(agencies.active_agencies, 0)::integer as active_agencies,
-    overdue.overdue_accounts::bigint as overdue_accounts,
-    overdue.overdue_balance::decimal(18, 2) as overdue_balance,
-    overdue.outsourced_accounts::bigint as outsourced_accounts,
-    overdue.outsourced_balance::decimal(18, 2) as outsourced_balance,
+    coalesce(overdue.overdue_accounts, 0)::bigint as overdue_accounts,
+    coalesce(overdue.overdue_balance, 0)::decimal(18, 2) as overdue_balance,
+    coalesce(overdue.outsourced_accounts, 0)::bigint as outsourced_accounts,
+    coalesce(overdue.outsourced_balance, 0)::decimal(18, 2) as outsourced_balance,
     round(overdue.outsourced_balance / nullif(overdue.overdue_balance, 0), 6)::double
         as outsourcing_share,
     coalesce(agencies.agency_amount_recovered, 0)::decimal(18, 2) as agency_amount_recovered,
     coalesce(agencies.commission_paid, 0)::decimal(18, 2) as commission_paid,
     round(agencies.commission_paid / nullif(agencies.agency_amount_recovered, 0), 6)::double
         as average_commission_rate,
-    {{ release_status('overdue.period') }} as release_status
+    {{ release_status('regions.period') }} as release_status
 
-from overdue_by_level as overdue
+from regions
+left join overdue_by_level as overdue
+    on {{ same_region_cell('regions', 'overdue') }}
 left join agencies_by_level as agencies
-    on
-        overdue.period = agencies.period
-        and overdue.level = agencies.level
-        and overdue.region_code = agencies.region_code
-inner join regions
-    on overdue.region_code = regions.region_code
+    on {{ same_region_cell('regions', 'agencies') }}

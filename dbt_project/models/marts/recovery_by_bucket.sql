@@ -63,21 +63,34 @@ with_flow_source as (
 
 regions as (
 
-    select * from {{ ref('int_published_regions') }}
+    {{ expected_regions() }}
+
+),
+
+-- every expected region with every overdue bucket
+cells as (
+
+    select
+        regions.*,
+        buckets.bucket
+    from regions
+    cross join buckets
+    where buckets.bucket <> 'M0'
 
 )
 
+-- zero where nothing was reported in the cell
 select
-    {{ published_region_columns('by_level') }},
-    by_level.bucket,
-    by_level.reporting_lenders::integer as reporting_lenders,
-    by_level.accounts::bigint as accounts,
-    by_level.balance::decimal(18, 2) as balance,
-    by_level.balance_outsourced::decimal(18, 2) as balance_outsourced,
-    by_level.recovered_inhouse::decimal(18, 2) as recovered_inhouse,
-    by_level.recovered_outsourced::decimal(18, 2) as recovered_outsourced,
-    by_level.written_off::decimal(18, 2) as written_off,
-    by_level.sold_balance::decimal(18, 2) as sold_balance,
+    {{ published_region_columns('cells', 'cells') }},
+    cells.bucket,
+    coalesce(by_level.reporting_lenders, 0)::integer as reporting_lenders,
+    coalesce(by_level.accounts, 0)::bigint as accounts,
+    coalesce(by_level.balance, 0)::decimal(18, 2) as balance,
+    coalesce(by_level.balance_outsourced, 0)::decimal(18, 2) as balance_outsourced,
+    coalesce(by_level.recovered_inhouse, 0)::decimal(18, 2) as recovered_inhouse,
+    coalesce(by_level.recovered_outsourced, 0)::decimal(18, 2) as recovered_outsourced,
+    coalesce(by_level.written_off, 0)::decimal(18, 2) as written_off,
+    coalesce(by_level.sold_balance, 0)::decimal(18, 2) as sold_balance,
     round(by_level.balance_outsourced / nullif(by_level.balance, 0), 6)::double
         as outsourced_share,
     -- in-house recovery is measured against the balance the lender kept
@@ -91,8 +104,8 @@ select
     round(by_level.sold_balance / nullif(by_level.balance, 0), 6)::double as sale_rate,
     by_level.balance_flowed_from::decimal(18, 2) as previous_month_source_balance,
     round(by_level.balance / nullif(by_level.balance_flowed_from, 0), 6)::double as flow_rate,
-    {{ release_status('by_level.period') }} as release_status
+    {{ release_status('cells.period') }} as release_status
 
-from with_flow_source as by_level
-inner join regions
-    on by_level.region_code = regions.region_code
+from cells
+left join with_flow_source as by_level
+    on {{ same_region_cell('cells', 'by_level', ['bucket']) }}
