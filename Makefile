@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export SCARF_ANALYTICS := false
 
-.PHONY: install demo test test-integration lint pytest browser bench-intake docs serve airflow lock clean
+.PHONY: install demo test test-integration lint pytest browser bench-intake bench bench-readme docs serve airflow lock clean
 
 # The virtualenv with the locked dependencies (reinstalled when the lock changes).
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -67,9 +67,22 @@ docs: install
 	@echo "dbt docs: $(DOCS_DIR)/target/index.html"
 	@echo "serve:    $(BIN)/dbt docs serve --project-dir dbt_project --profiles-dir dbt_project --target-path $(DOCS_DIR)/target"
 
-# Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md).
+# Intake of a 10M-row contact log vs a plain DuckDB CSV -> Parquet conversion (bench/README.md);
+# BENCH_ROWS=1000000 for a quick iteration (the README's figures come from the 10M run).
 bench-intake: install
-	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py $(if $(BENCH_ROWS),--rows $(BENCH_ROWS))
+
+# A generated month through every stage against plain-DuckDB floors, then a resubmission
+# (bench/README.md). National unless SCALE is given here: `make bench SCALE=small` (< 2 min).
+BENCH_SCALE = $(if $(filter command line,$(origin SCALE)),$(SCALE),national)
+FORMAT ?= csv
+bench: install
+	$(BIN)/python bench/nightly.py --scale $(BENCH_SCALE) --format $(FORMAT)
+	$(BIN)/python bench/report.py
+
+# Rewrite the benchmark tables in README.md and bench/README.md from bench/results*.json.
+bench-readme: install
+	$(BIN)/python bench/report.py
 
 # Headless Chromium (Debian package) and a CJK font for the portal's browser test;
 # installed once, only where apt is available (the test says why it skips otherwise).

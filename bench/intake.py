@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
+from measure import load_average, machine, timed
 
 from collectwatch.config import Settings
 from collectwatch.uscc import check_character
@@ -82,36 +80,6 @@ def write_registry(path: Path) -> None:
     )
 
 
-def timed(command: list[str], env: dict) -> dict:
-    """Run ``command``; wall time and the process tree's peak RSS."""
-    started = time.perf_counter()
-    cpu_before = _children_cpu()
-    process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    wall = time.perf_counter() - started
-    stdout, stderr = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"{command} exited {process.returncode}: {stdout!r} {stderr!r}")
-    return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(_children_cpu() - cpu_before, 2),
-        "peak_rss_mb": round(peak / 1024**2),
-        "stdout": stdout.decode(),
-    }
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def plain_conversion(csv_path: Path, out: Path, settings: Settings, env: dict) -> dict:
     code = (
         "import duckdb;"
@@ -121,18 +89,6 @@ def plain_conversion(csv_path: Path, out: Path, settings: Settings, env: dict) -
         '(format parquet, compression zstd)")'
     )
     return timed([sys.executable, "-c", code], env)
-
-
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "logical_cpus": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "duckdb_threads": Settings.from_env().duckdb_threads,
-        "duckdb_memory_limit": Settings.from_env().duckdb_memory_limit,
-    }
 
 
 def main() -> None:
@@ -176,7 +132,7 @@ def main() -> None:
         results[name]["rows_per_s"] = round(args.rows / results[name]["wall_s"])
     results["ratio_intake_to_plain"] = round(intake["wall_s"] / plain["wall_s"], 2)
     results["cpu_ratio_intake_to_plain"] = round(intake["cpu_s"] / plain["cpu_s"], 2)
-    results["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
+    results["load_average_at_end"] = load_average()
     (HERE / "results-intake.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print(table(results))

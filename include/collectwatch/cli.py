@@ -16,8 +16,13 @@ EXIT_ACCEPTED, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2
 def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from collectwatch.generate import generate_month
 
-    month = generate_month(settings, args.period, Path(args.out), args.scale, args.seed)
-    print(f"generated {len(month.files)} files for {month.period} in {month.out_dir}")
+    month = generate_month(
+        settings, args.period, Path(args.out), args.scale, args.seed, args.format
+    )
+    print(
+        f"generated {len(month.files)} files ({month.bytes / 1024**3:.2f} GiB) for "
+        f"{month.period} in {month.out_dir} in {month.seconds:.1f} s"
+    )
     for submission_type, rows in sorted(month.row_counts.items()):
         print(f"  {submission_type:<22} {rows:>12,} rows")
     print(f"planted facts: {month.planted_path}")
@@ -160,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--scale", choices=("small", "national"), default="small")
     generate.add_argument("--seed", type=int, default=1)
     generate.add_argument("--out", required=True, help="folder; files go to <out>/<USCC>/")
+    generate.add_argument("--format", choices=("csv", "parquet"), default="csv")
     generate.set_defaults(handler=_generate)
 
     intake = commands.add_parser("intake", help="submit files (exit 0 accepted, 2 rejected)")

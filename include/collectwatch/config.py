@@ -176,7 +176,11 @@ class Settings:
         con = duckdb.connect(
             str(database),
             read_only=read_only,
-            config={"memory_limit": self.duckdb_memory_limit, "threads": self.duckdb_threads},
+            config={
+                "memory_limit": self.duckdb_memory_limit,
+                "threads": self.duckdb_threads,
+                "temp_directory": str(self.duckdb_temp_dir),
+            },
         )
         # Set after connecting: ICU is built in but not autoloaded by connect(config=...).
         con.execute("set TimeZone = 'Asia/Shanghai'")
@@ -199,6 +203,12 @@ class Settings:
     def intake_work_dir(self) -> Path:
         """Short-lived UTF-8 copies of GB18030 files while DuckDB reads them."""
         return self.data_dir / "work"
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills beyond its memory limit (pipeline connections and dbt): on
+        the data volume, which has room for a national month, not in the working folder."""
+        return self.data_dir / "work" / "duckdb-spill"
 
     @property
     def reports_dir(self) -> Path:

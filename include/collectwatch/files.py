@@ -60,6 +60,16 @@ def atomic_copy(source: Path, destination: Path) -> None:
     commit_file(temporary, destination)
 
 
+def atomic_move(source: Path, destination: Path) -> None:
+    """Move ``source`` into place: a rename on the same file system, else an atomic copy."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        commit_file(source, destination)
+    except OSError:
+        atomic_copy(source, destination)
+        source.unlink()
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock between processes (intake tasks run concurrently)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +39,8 @@ class Scale:
     accounts_per_region: int
     # Contact events per outsourced case in the month.
     events_per_case: float
+    # Outsourced cases per complaint (before the planted spike and the hotline's copies).
+    cases_per_complaint: float = 400.0
 
 
 SCALES = {
@@ -51,10 +55,12 @@ SCALES = {
     "national": Scale(
         lenders=3000,
         agencies=2500,
-        prefectures=400,
+        prefectures=340,
         lender_footprint=40,
         accounts_per_region=6_000,
-        events_per_case=3.0,
+        # ~14M outsourced cases: ~56M contact events and ~500k complaints a month.
+        events_per_case=4.0,
+        cases_per_complaint=37.0,
     ),
 }
 
@@ -89,6 +95,13 @@ AGENCY_KINDS = ("collection_agency", "collection_agency", "law_firm", "amc")
 OUTSOURCING_JUMP = 0.4
 
 
+# Submission file formats the generator writes, with their DuckDB COPY options.
+FILE_FORMATS = {
+    "csv": "(format csv, header true)",
+    "parquet": "(format parquet, compression zstd)",
+}
+
+
 @dataclass(frozen=True)
 class GeneratedMonth:
     period: str
@@ -96,6 +109,11 @@ class GeneratedMonth:
     files: list[Path]
     planted_path: Path
     row_counts: dict[str, int]
+    seconds: float = 0.0
+
+    @property
+    def bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.files)
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -110,8 +128,10 @@ class _Generator:
         scale: Scale,
         seed: int,
         due_day: int = 15,
+        file_format: str = "csv",
     ):
         self.con = con
+        self.file_format = file_format
         self.due_day = due_day
         self.period = period
         self.scale = scale
@@ -391,17 +411,29 @@ class _Generator:
         )
 
     def _contact_events(self) -> None:
+        # Views, not tables: a national month is ~56M events, too big to hold in memory.
+        # Each agency's file is written by its own query (filtered on agency_uscc, which
+        # DuckDB pushes through the window partitioned by it), so nothing larger than one
+        # agency's month is ever materialised.
         scale = self.scale
+        self._plant_conduct()
         self.con.execute(
             f"""
-            create table contact_events_base as
-            with work as (
-                select c.*, n.i as event_no,
-                       (hash({self.seed}, c.agency_uscc, c.lender_uscc, c.region_code, n.i, 'case')
-                        % greatest(c.cases_received, 1)) as case_no
-                from agency_caseload as c,
-                     range(greatest(1, (c.cases_received * {scale.events_per_case})::bigint)) as n(i)
+            create view contact_events_base as
+            with slots as (
+                -- unnest in the select list, not a lateral range(): a lateral join is
+                -- decorrelated over every caseload row, before the agency filter applies
+                select c.*,
+                       unnest(range(greatest(1, (c.cases_received * {scale.events_per_case})
+                                                ::bigint))) as event_no
+                from agency_caseload as c
                 where c.cases_received > 0
+            ),
+            work as (
+                select *,
+                       (hash({self.seed}, agency_uscc, lender_uscc, region_code, event_no, 'case')
+                        % greatest(cases_received, 1)) as case_no
+                from slots
             ),
             drawn as (
                 select *,
@@ -444,12 +476,13 @@ class _Generator:
                 u(event_key, '', 'duration') as r_duration,
                 event_no
             from drawn
+            union all
+            select * from planted_contacts
             """
         )
-        self._plant_conduct()
         self.con.execute(
             """
-            create table contact_events as
+            create view contact_events as
             select
                 period,
                 agency_uscc,
@@ -494,7 +527,13 @@ class _Generator:
             from agency_caseload
             where cases_received > 0
             qualify plant_no <= 2;
-            insert into contact_events_base
+            create table planted_contacts (
+                period varchar, agency_uscc varchar, lender_uscc varchar, region_code varchar,
+                case_ref varchar, debtor_ref varchar, contact_at timestamptz, channel varchar,
+                target varchar, r_number double, r_outcome double, r_location double,
+                r_duration double, event_no bigint
+            );
+            insert into planted_contacts
             select
                 '{self.period}', p.agency_uscc, p.lender_uscc, p.region_code,
                 sha256('case:planted-night:' || n.i % 40),
@@ -504,7 +543,7 @@ class _Generator:
                 'call', 'debtor', 0.5, 0.5, 0.5, 0.5, 1000000 + n.i
             from planted_agencies as p, range(300) as n(i)
             where p.plant_no = 1;
-            insert into contact_events_base
+            insert into planted_contacts
             select
                 '{self.period}', p.agency_uscc, p.lender_uscc, p.region_code,
                 sha256('case:planted-bombing'), sha256('debtor:planted-bombing'),
@@ -516,8 +555,8 @@ class _Generator:
         )
 
     def _complaints(self, regulator_uscc: str) -> None:
-        # About one complaint per 400 outsourced cases; the planted agency gets ten times
-        # more. The hotline forwards a third of complaints; its copy carries regulator_ref
+        # One complaint per `cases_per_complaint` outsourced cases; the planted agency gets
+        # ten times more. The hotline forwards a third of complaints; its copy carries regulator_ref
         # and the lender reports the same complaint again with that reference.
         self.con.execute(
             f"""
@@ -532,7 +571,7 @@ class _Generator:
             select r.period, r.agency_uscc, r.lender_uscc, r.region_code, n.i as complaint_no,
                    r.agency_uscc || r.lender_uscc || r.region_code || n.i as complaint_key
             from rates as r,
-                 range((r.cases_received / 400.0 * r.spike
+                 range((r.cases_received / {self.scale.cases_per_complaint} * r.spike
                         * (0.5 + u(r.agency_uscc, r.lender_uscc || r.region_code, 'cmp')))::bigint)
                      as n(i);
             create table complaints as
@@ -691,7 +730,11 @@ class _Generator:
         lenders = [uscc for role, uscc in picks if role == "lender"]
         missing, rejected, late = agencies[0], agencies[1], lenders[0]
         caseload = SUBMISSION_TYPES["agency_caseload"]
-        (out_dir / missing / file_name("agency_caseload", missing, self.period)).unlink()
+        extension = self.file_format
+        (out_dir / missing / file_name("agency_caseload", missing, self.period, extension)).unlink()
+        rejected_path = (
+            out_dir / rejected / file_name("agency_caseload", rejected, self.period, extension)
+        )
         # Negative case counts: a validity edit, so the file is rejected as a whole.
         self.con.execute(
             f"""
@@ -699,11 +742,10 @@ class _Generator:
                 select * replace (-cases_received as cases_received)
                 from agency_caseload where agency_uscc = '{rejected}'
                 order by {", ".join(caseload.key)}
-            ) to '{out_dir / rejected / file_name("agency_caseload", rejected, self.period)}'
-            (format csv, header true)
+            ) to '{rejected_path}' {FILE_FORMATS[extension]}
             """
         )
-        _date_files(out_dir, self.period, late, self.due_day)
+        _date_files(out_dir, self.period, late, self.due_day, extension)
         return self._coverage_outcomes(out_dir, expected_types_seed, missing, rejected, late)
 
     def _coverage_outcomes(self, out_dir, seed, missing, rejected, late) -> dict:
@@ -713,7 +755,7 @@ class _Generator:
                 select
                     regexp_extract(file, '/([a-z_]+)__', 1) as submission_type,
                     regexp_extract(file, '__([0-9A-Z]{{18}})__', 1) as uscc
-                from glob('{out_dir}/*/*.csv')
+                from glob('{out_dir}/*/*.{self.file_format}')
             )
             select
                 r.uscc,
@@ -769,11 +811,16 @@ class _Generator:
 
     def planted(self, regulator_uscc: str) -> dict:
         con = self.con
+        night_agency = con.execute(
+            "select agency_uscc from planted_agencies where plant_no = 1"
+        ).fetchone()[0]
+        # A literal agency, so the filter reaches the contact_events view's window partition.
         night = con.execute(
-            """
+            f"""
             select p.agency_uscc, pc.prefecture_code, count(*) as out_of_hours_contacts
             from planted_agencies as p
-            join contact_events as e using (agency_uscc)
+            join (select * from contact_events where agency_uscc = '{night_agency}') as e
+                using (agency_uscc)
             join prefecture_county as pc
                 on e.region_code in (pc.prefecture_code, pc.county_code)
             where p.plant_no = 1
@@ -840,15 +887,17 @@ class _Generator:
         }
 
 
-def _date_files(out_dir: Path, period: str, late_lender: str, due_day: int) -> None:
+def _date_files(out_dir: Path, period: str, late_lender: str, due_day: int, extension: str) -> None:
     """Set each file's mtime (intake's receipt time): the 5th of the next month, 10:00
     +08:00, except the late lender's portfolio: two days after the due date."""
     year, month = (int(part) for part in period.split("-"))
     next_month = datetime(year + month // 12, month % 12 + 1, 1, 10, tzinfo=CHINA_TZ)
     on_time = (next_month + timedelta(days=4)).timestamp()
     late = (next_month + timedelta(days=due_day + 1)).timestamp()
-    late_file = out_dir / late_lender / file_name("lender_portfolio", late_lender, period)
-    for path in out_dir.glob("*/*.csv"):
+    late_file = (
+        out_dir / late_lender / file_name("lender_portfolio", late_lender, period, extension)
+    )
+    for path in out_dir.glob(f"*/*.{extension}"):
         stamp = late if path == late_file else on_time
         os.utime(path, (stamp, stamp))
 
@@ -858,11 +907,30 @@ def _previous_period(period: str) -> str:
     return f"{year - (month == 0):04d}-{month or 12:02d}"
 
 
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, file_format: str) -> int:
+    """Write ``query`` to ``path`` on a cursor of its own; the rows written."""
+    cursor = con.cursor()
+    try:
+        return cursor.execute(f"copy ({query}) to '{path}' {FILE_FORMATS[file_format]}").fetchone()[
+            0
+        ]
+    finally:
+        cursor.close()
+
+
 def _write_submissions(
-    con: duckdb.DuckDBPyConnection, period: str, out_dir: Path, regulator_uscc: str
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    out_dir: Path,
+    regulator_uscc: str,
+    file_format: str,
+    workers: int,
 ) -> tuple[list[Path], dict[str, int]]:
-    files: list[Path] = []
-    row_counts: dict[str, int] = {}
+    """One file per submitter and type, each written by its own query filtered on the
+    submitter (contact events are a view: only one agency's month is computed at a time),
+    ``workers`` files at once — one agency's query is too small to use every thread.
+    Row counts are what the copies wrote."""
+    jobs: list[tuple[str, Path, str]] = []
     for submission_type in SUBMISSION_TYPES.values():
         submitter = submission_type.submitter_column
         columns = ", ".join(submission_type.column_names)
@@ -877,33 +945,42 @@ def _write_submissions(
                 ).fetchall()
             ]
         )
-        row_counts[submission_type.name] = con.execute(
-            f"select count(*) from {submission_type.name}"
-        ).fetchone()[0]
         for uscc in submitters:
             folder = out_dir / uscc
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / file_name(submission_type.name, uscc, period)
+            path = folder / file_name(submission_type.name, uscc, period, file_format)
             where = "" if submitter is None else f"where {submitter} = '{uscc}'"
-            con.execute(
-                f"copy (select {columns} from {submission_type.name} {where} order by {order}) "
-                f"to '{path}' (format csv, header true)"
-            )
-            files.append(path)
-    return files, row_counts
+            query = f"select {columns} from {submission_type.name} {where} order by {order}"
+            jobs.append((submission_type.name, path, query))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        written = list(pool.map(lambda job: _copy(con, job[2], job[1], file_format), jobs))
+    row_counts = {name: 0 for name in SUBMISSION_TYPES}
+    for (name, _, _), rows in zip(jobs, written, strict=True):
+        row_counts[name] += rows
+    return [path for _, path, _ in jobs], row_counts
 
 
 def generate_month(
-    settings: Settings, period: str, out_dir: Path, scale: str = "small", seed: int = 1
+    settings: Settings,
+    period: str,
+    out_dir: Path,
+    scale: str = "small",
+    seed: int = 1,
+    file_format: str = "csv",
 ) -> GeneratedMonth:
-    """Write one synthetic month into ``out_dir/<USCC>/<type>__<USCC>__<period>.csv``
+    """Write one synthetic month into ``out_dir/<USCC>/<type>__<USCC>__<period>.<csv|parquet>``
     (the landing layout) plus ``out_dir/planted-<period>.json``."""
+    started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = settings.duckdb()
-    generator = _Generator(con, period, SCALES[scale], seed, settings.due_day_of_next_month)
+    generator = _Generator(
+        con, period, SCALES[scale], seed, settings.due_day_of_next_month, file_format
+    )
     generator.run(settings)
-    files, row_counts = _write_submissions(con, period, out_dir, settings.regulator_uscc)
+    files, row_counts = _write_submissions(
+        con, period, out_dir, settings.regulator_uscc, file_format, settings.duckdb_threads
+    )
     coverage = generator.planted_coverage(out_dir, settings.expected_submission_types_seed)
     files = [path for path in files if path.exists()]  # the planted missing file is gone
     planted = generator.planted(settings.regulator_uscc) | {
@@ -915,4 +992,5 @@ def generate_month(
     planted_path = out_dir / f"planted-{period}.json"
     planted_path.write_text(json.dumps(planted, indent=2, sort_keys=True) + "\n")
     con.close()
-    return GeneratedMonth(period, out_dir, sorted(files), planted_path, row_counts)
+    seconds = round(time.perf_counter() - started, 2)
+    return GeneratedMonth(period, out_dir, sorted(files), planted_path, row_counts, seconds)

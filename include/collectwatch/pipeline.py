@@ -274,16 +274,29 @@ def _keep_for_inspection(
     return notify(settings, "gate_failed", {"summary": f"gate blocked {failed}", **details})
 
 
-def audit(settings: Settings, build_result: dict) -> dict:
-    """Export each period to staging and run the gate over exactly those files."""
-    from collectwatch.gate import run_gate
-
+def export(settings: Settings, build_result: dict) -> dict:
+    """Export each period's publication from the candidate into a staging folder."""
     candidate = Path(build_result["candidate"])
-    report_dir = candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
     staged = {
         period: str(stage_period(settings, candidate, period, build_result["run_id"]))
         for period in build_result["periods"]
     }
+    return {**build_result, "staged": staged}
+
+
+def audit(settings: Settings, build_result: dict) -> dict:
+    """Export each period to staging and run the gate over exactly those files."""
+    return gate(settings, export(settings, build_result))
+
+
+def gate(settings: Settings, export_result: dict) -> dict:
+    """The GX gate over each staged period; a blocked period keeps the candidate and
+    alerts (GateFailed)."""
+    from collectwatch.gate import run_gate
+
+    candidate = Path(export_result["candidate"])
+    report_dir = candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
+    staged = export_result["staged"]
     fault_point("audit.gate")
     outcomes = {}
     for period, folder in staged.items():
@@ -304,7 +317,7 @@ def audit(settings: Settings, build_result: dict) -> dict:
             "report": str(result.report_json),
             "report_html": str(result.report_html),
         }
-    audit_result = {**build_result, "staged": staged, "gate": outcomes}
+    audit_result = {**export_result, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:
         alert_path = _keep_for_inspection(settings, audit_result, report_dir, failed)

@@ -14,7 +14,7 @@ import pytest
 from collectwatch.config import Settings
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, RULES
-from collectwatch.intake.process import intake_file
+from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.uscc import check_character
 from conftest import ON_TIME, PERIOD, Landing, current_ids, read_rows
 
@@ -194,8 +194,9 @@ def _expected_row(case: Case, rows):
     return 2 + _first_resolved_after_the_1st(rows) if case.rule == "V014" else case.row
 
 
-@pytest.mark.parametrize("case", ROW_CASES, ids=[c.id for c in ROW_CASES])
-def test_row_defect_is_rejected_with_row_field_and_value(case, settings, landing):
+def _put_case(case: Case, settings, landing):
+    """Land the case's broken file; the case (with its value filled in where it depends on
+    the file) and the file's path."""
     edit = case.edit
     if case.rule == "V004":
         rows, _ = read_rows(landing.source(case.submission_type))
@@ -203,7 +204,12 @@ def test_row_defect_is_rejected_with_row_field_and_value(case, settings, landing
         edit = set_cell(1, "agency_uscc", bad)
         case = dataclasses.replace(case, value=bad)
     submitter = settings.regulator_uscc if case.submission_type == "institution_registry" else None
-    path = landing.put(case.submission_type, edit, submitter=submitter)
+    return case, landing.put(case.submission_type, edit, submitter=submitter)
+
+
+@pytest.mark.parametrize("case", ROW_CASES, ids=[c.id for c in ROW_CASES])
+def test_row_defect_is_rejected_with_row_field_and_value(case, settings, landing):
+    case, path = _put_case(case, settings, landing)
     rows, _ = read_rows(path)
     result = intake_file(path, settings)
 
@@ -219,6 +225,17 @@ def test_row_defect_is_rejected_with_row_field_and_value(case, settings, landing
     elif case.value is not None:
         assert value == case.value
     _assert_nothing_loaded(settings, result, case.submission_type)
+
+
+@pytest.mark.parametrize("case", ROW_CASES, ids=[c.id for c in ROW_CASES])
+def test_row_defect_sends_the_file_to_the_full_path(case, settings, landing):
+    """The clean path's one-pass test misses no row defect: the file is read again in full
+    (which the test above proves reports it exactly), and nothing is left behind."""
+    _, path = _put_case(case, settings, landing)
+    with IntakeSession(settings, record=False) as session:
+        session.check(path)
+        assert session.clean is None
+    assert not list(settings.intake_work_dir.glob("*"))
 
 
 def _assert_nothing_loaded(settings, result, submission_type):

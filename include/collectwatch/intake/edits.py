@@ -11,6 +11,7 @@ from __future__ import annotations
 import duckdb
 
 from collectwatch.contracts import COUNT, MONEY, RATE, TEXT, TIMESTAMP, Column, SubmissionType
+from collectwatch.intake.formats import trimmed
 from collectwatch.uscc import sql_is_valid
 
 # Personal data that must never reach the regulator (DESIGN Decisions 10 and 11), searched
@@ -30,6 +31,9 @@ IDENTIFIER_COLUMNS = ("event_id", "complaint_id", "regulator_ref")
 PERSONAL_DATA_RULES = ("V015", "V018")
 OFFSET_PATTERN = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 NUMERIC_TYPES = (MONEY, COUNT, RATE)
+# Every personal-data pattern above needs 11 digits in a row or a non-ASCII character: one
+# cheap test of a free-text cell before the three patterns.
+PERSONAL_DATA_HINT = r"[0-9]{11}|[^\x00-\x7F]"
 
 
 def _quote(name: str) -> str:
@@ -43,9 +47,11 @@ def _id_number_sql(value: str) -> str:
     total = " + ".join(
         f"{weight} * substr({candidate}, {i + 1}, 1)::int" for i, weight in enumerate(ID_WEIGHTS)
     )
+    # A case, not an and: the check digit is computed only where the pattern matched.
     return (
-        f"(regexp_matches({value}, '{ID_PATTERN}') and "
-        f"upper(substr({candidate}, 18, 1)) = substr('10X98765432', (({total}) % 11) + 1, 1))"
+        f"(case when regexp_matches({value}, '{ID_PATTERN}') then "
+        f"upper(substr({candidate}, 18, 1)) = substr('10X98765432', (({total}) % 11) + 1, 1) "
+        "else false end)"
     )
 
 
@@ -70,6 +76,15 @@ def _struct(rule_id: str, column: Column, value: str) -> str:
     return f"{{'rule_id': '{rule_id}', 'field': '{column.name}', 'value': {value}}}"
 
 
+def exact_values(column: Column) -> bool:
+    """True when a well-formed value of ``column`` is one of a known set of printable
+    strings (a code, an allowed value, a 64-hex reference, the period): such a cell with a
+    control character or a formula prefix is malformed, and so already a finding."""
+    return column.type == TEXT and bool(
+        column.allowed or column.kind in ("uscc", "hmac_ref", "region", "period")
+    )
+
+
 class _CellRules:
     """Builds, per contract, one list expression of findings per row.
 
@@ -80,19 +95,26 @@ class _CellRules:
     submitter) are tested on every row.
     """
 
-    def __init__(self, period: str, submitter_uscc: str):
+    def __init__(self, period: str, submitter_uscc: str, valid_codes: str | None = None):
         self.period = period
         self.submitter_uscc = submitter_uscc
+        # How a USCC cell is known valid: not among the file's invalid codes (table
+        # ``invalid_codes``), or, where the file's codes are not known beforehand, among
+        # the table ``valid_codes`` names, else by its check character.
+        self.valid_codes = valid_codes
         self.cases: list[str] = []
         self.lists: list[str] = []
+        # The condition of every case and list above: true when the row has any finding.
+        self.conditions: list[str] = []
 
     def add(self, rule_id: str, column: Column, condition: str, value: str | None = None) -> None:
         reported = value or _quote(column.name)
+        self.conditions.append(condition)
         self.cases.append(f"case when {condition} then {_struct(rule_id, column, reported)} end")
 
     def column(self, column: Column, submitter_column: str | None) -> None:
         cell = _quote(column.name)
-        present = f"nullif(trim({cell}), '') is not null"
+        present = f"{trimmed(cell)} is not null"
         if column.required:
             self.add("V002", column, f"not ({present})")
         if column.type in NUMERIC_TYPES:
@@ -127,7 +149,11 @@ class _CellRules:
             well_formed = self._well_formed(column, cell)
             suspect = f"{present} and not coalesce({well_formed}, false)"
         else:  # free text is never well-formed: only personal data makes it suspect
-            suspect = f"{present} and ({' or '.join(personal_data)})"
+            suspect = (
+                f"{present} and case when regexp_matches({cell}, '{PERSONAL_DATA_HINT}') "
+                f"then {' or '.join(personal_data)} else false end"
+            )
+        self.conditions.append(suspect)
         self.lists.append(f"case when {suspect} then [{', '.join(found)}] end")
 
     def _well_formed(self, column: Column, cell: str) -> str:
@@ -138,9 +164,16 @@ class _CellRules:
             return f"try_cast({cell} as {column.type}) is not null"
         if column.allowed:
             return _allowed(column, cell)
+        uscc = (
+            f"{cell} not in (select code from invalid_codes)"
+            if self.valid_codes is None
+            else f"case when {cell} in (select code from {self.valid_codes}) then true "
+            f"else {sql_is_valid(cell)} end"
+        )
         return {
-            "uscc": f"{cell} not in (select code from invalid_codes)",
-            "hmac_ref": f"regexp_full_match({cell}, '[0-9a-f]{{64}}')",
+            "uscc": uscc,
+            # 64 bytes, all lowercase hex (as '[0-9a-f]{64}', but faster to match)
+            "hmac_ref": f"(strlen({cell}) = 64 and regexp_full_match({cell}, '[0-9a-f]*'))",
             "region": f"{cell} in (select region_code from regions)",
             "period": f"{cell} = '{self.period}'",
         }[column.kind]
@@ -148,17 +181,24 @@ class _CellRules:
     def _timestamp(self, column: Column, cell: str, present: str) -> None:
         typed = f"try_cast({cell} as timestamptz)"
         month = f"timestamptz '{self.period}-01 00:00:00+08'"
-        outside = (
-            f"({typed} < {month} or {typed} >= {month} + interval 1 month)"
+        # A timestamp with an offset is wrong only outside the period (the month's last
+        # microsecond included); one without an offset is wrong whenever it parses.
+        with_offset = (
+            f"not coalesce({typed} between {month} "
+            f"and {month} + interval 1 month - interval 1 microsecond, true)"
             if column.kind == "timestamp_in_period"
             else "false"
         )
         self.add(
             "V009",
             column,
-            f"{present} and {typed} is not null and "
-            f"(not regexp_matches({cell}, '{OFFSET_PATTERN}') or {outside})",
+            f"{present} and case when regexp_matches({cell}, '{OFFSET_PATTERN}') "
+            f"then {with_offset} else {typed} is not null end",
         )
+
+    def any_finding(self) -> str:
+        """True when the row has any finding (a cheap test: no lists, no values)."""
+        return " or ".join(f"({condition})" for condition in self.conditions)
 
     def expression(self) -> str:
         """All findings of a row as one list (NULL entries dropped)."""
@@ -211,6 +251,28 @@ def _invalid_codes(con: duckdb.DuckDBPyConnection, submission_type: SubmissionTy
     )
 
 
+def _row_rules(
+    submission_type: SubmissionType,
+    period: str,
+    submitter_uscc: str,
+    valid_codes: str | None = None,
+) -> _CellRules:
+    rules = _CellRules(period, submitter_uscc, valid_codes)
+    for column in submission_type.columns:
+        rules.column(column, submission_type.submitter_column)
+    _cross_field_rules(submission_type, rules)
+    return rules
+
+
+def any_row_finding(
+    submission_type: SubmissionType, period: str, submitter_uscc: str, valid_codes: str
+) -> str:
+    """A boolean SQL expression over a row of normalised text cells: true exactly when
+    ``run_row_edits`` would list a finding for it (duplicate keys aside). USCC cells found
+    in table ``valid_codes`` are valid; others are checked one by one."""
+    return _row_rules(submission_type, period, submitter_uscc, valid_codes).any_finding()
+
+
 def run_row_edits(
     con: duckdb.DuckDBPyConnection,
     submission_type: SubmissionType,
@@ -219,10 +281,7 @@ def run_row_edits(
 ) -> None:
     """Fill table ``findings(rule_id, row_no, field, value)`` for table ``submission``."""
     _invalid_codes(con, submission_type)
-    rules = _CellRules(period, submitter_uscc)
-    for column in submission_type.columns:
-        rules.column(column, submission_type.submitter_column)
-    _cross_field_rules(submission_type, rules)
+    rules = _row_rules(submission_type, period, submitter_uscc)
     con.execute(
         f"""
         create or replace table findings as

@@ -112,7 +112,8 @@ class _RawTable:
     row_no: str = "rowid + 2"
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -507,7 +508,7 @@ def _read_parquet(con, path: Path, submission_type: SubmissionType, settings: Se
     for name, duckdb_type in zip(header, types, strict=True):
         if UNSUPPORTED_PARQUET_TYPES.search(duckdb_type):
             raise UnreadableFile("S017", name, duckdb_type)
-    columns = ", ".join(f"{_quote(name)} as c{i}" for i, name in enumerate(header))
+    columns = ", ".join(f"{quote(name)} as c{i}" for i, name in enumerate(header))
     try:
         con.execute(
             f"create or replace table submission_raw as select {columns}, "
@@ -547,12 +548,37 @@ def _normalised(text: str, column: Column) -> str:
     return f"nullif({value}, '')"
 
 
-def _build_submission(con, raw: _RawTable, header: HeaderMatch, submission_type: SubmissionType):
-    selects = ",\n    ".join(
-        f"{_normalised(raw.cell_text(header.columns[c.name], c), c)} as {_quote(c.name)}"
+def trimmed(cell: str) -> str:
+    """``nullif(trim(cell), '')`` for a cell of table ``submission``, cheaply: normalisation
+    already removed spaces at either end and turned '' into NULL, so ``trim`` (which also
+    strips Unicode white space such as a no-break space) can only change a cell holding
+    non-ASCII characters; an ASCII cell (as many bytes as characters) is returned as it is."""
+    ascii_cell = f"strlen({cell}) = length({cell})"
+    return f"nullif(case when {ascii_cell} then {cell} else trim({cell}) end, '')"
+
+
+def _normalised_columns(
+    cell_text: Callable[[int, Column], str], header: HeaderMatch, submission_type: SubmissionType
+) -> str:
+    return ",\n    ".join(
+        f"{_normalised(cell_text(header.columns[c.name], c), c)} as {quote(c.name)}"
         for c in submission_type.columns
     )
-    any_value = " or ".join(f"{_quote(name)} is not null" for name in submission_type.column_names)
+
+
+def drop_submission(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``submission``, the previous file's table (full path) or view (clean path)."""
+    found = con.execute(
+        "select table_type from information_schema.tables where table_name = 'submission'"
+    ).fetchone()
+    if found:
+        con.execute(f"drop {'view' if found[0] == 'VIEW' else 'table'} submission")
+
+
+def _build_submission(con, raw: _RawTable, header: HeaderMatch, submission_type: SubmissionType):
+    selects = _normalised_columns(raw.cell_text, header, submission_type)
+    any_value = " or ".join(f"{quote(name)} is not null" for name in submission_type.column_names)
+    drop_submission(con)
     con.execute(
         f"create or replace table submission as select * from (select\n    {selects},\n"
         f"    {raw.row_no} as _row_no from submission_raw) where {any_value}"
@@ -567,16 +593,28 @@ def _finding(rule_id: str, column: Column, condition: str, value: str) -> str:
     )
 
 
+def _formula_like(cell: str) -> str:
+    prefixes = ", ".join(_literal(prefix) for prefix in FORMULA_PREFIXES)
+    return f"left({cell}, 1) in ({prefixes})"
+
+
+def safety_suspect(submission_type: SubmissionType, skip: tuple[str, ...] = ()) -> str:
+    """True for a row of ``submission`` that may hold a V016 or V017 finding in a column
+    not named in ``skip``."""
+    columns = [c for c in submission_type.columns if c.name not in skip]
+    every_cell = ", ".join(quote(c.name) for c in columns)
+    suspicious = [f"regexp_matches(concat({every_cell}), '{CONTROL_CHARACTERS}')"]
+    suspicious += [_formula_like(quote(c.name)) for c in columns if c.type == TEXT]
+    return " or ".join(suspicious)
+
+
 def safety_findings(con: duckdb.DuckDBPyConnection, submission_type: SubmissionType) -> None:
     """Fill ``format_findings(rule_id, row_no, field, value)``: control characters in any
     cell (V016) and formula-like text in text cells (V017). One regular expression per row
     finds the rows to look at; only those are checked cell by cell."""
-    cases, suspicious = [], []
-    every_cell = ", ".join(_quote(name) for name in submission_type.column_names)
-    suspicious.append(f"regexp_matches(concat({every_cell}), '{CONTROL_CHARACTERS}')")
-    prefixes = ", ".join(_literal(prefix) for prefix in FORMULA_PREFIXES)
+    cases = []
     for column in submission_type.columns:
-        cell = _quote(column.name)
+        cell = quote(column.name)
         control = f"regexp_extract({cell}, '{CONTROL_CHARACTERS}')"
         cases.append(
             _finding(
@@ -588,21 +626,39 @@ def safety_findings(con: duckdb.DuckDBPyConnection, submission_type: SubmissionT
             )
         )
         if column.type == TEXT:
-            formula = f"left({cell}, 1) in ({prefixes})"
-            suspicious.append(formula)
-            cases.append(_finding("V017", column, formula, cell))
+            cases.append(_finding("V017", column, _formula_like(cell), cell))
     con.execute(
         f"""
         create or replace table format_findings as
         with per_row as (
             select _row_no, list_filter([{", ".join(cases)}], lambda f: f is not null) as found
             from submission
-            where {" or ".join(suspicious)}
+            where {safety_suspect(submission_type)}
         )
         select finding.rule_id, _row_no as row_no, finding.field, finding.value::varchar as value
         from (select _row_no, unnest(found) as finding from per_row)
         """
     )
+
+
+def csv_text_query(path: Path, submission_type: SubmissionType) -> tuple[str, dict] | None:
+    """For a UTF-8 CSV whose header matches the contract: a query reading its records as
+    normalised text columns named as in the contract (as in table ``submission``, without
+    ``_row_no``) and the source description. None for anything else: the full path reads
+    that file and reports what is wrong with it."""
+    with open(path, "rb") as handle:
+        head = handle.read(HEADER_PROBE_BYTES)
+    try:
+        header, encoding = _csv_header(head)
+    except UnreadableFile:
+        return None
+    match = match_header(header, submission_type)
+    if encoding == GB18030 or not match.ok:
+        return None
+    selects = _normalised_columns(lambda index, column: f"c{index}", match, submission_type)
+    records = f"read_csv({_literal(str(path))}, {_csv_options(len(header))})"
+    query = f"select\n    {selects}\nfrom {records}"
+    return query, {"format": "csv", "encoding": encoding}
 
 
 READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": _read_parquet}

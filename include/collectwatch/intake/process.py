@@ -14,12 +14,18 @@ from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION_TYPES
-from collectwatch.files import atomic_copy, sha256_file
+from collectwatch.files import atomic_move, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
+from collectwatch.intake.clean import CleanFile, clean_pass
 from collectwatch.intake.crosschecks import Context, due_at, run_cross_edits
 from collectwatch.intake.edits import PERSONAL_DATA_RULES, run_row_edits
-from collectwatch.intake.formats import HeaderMatch, UnreadableFile, load_text_table
+from collectwatch.intake.formats import (
+    HeaderMatch,
+    UnreadableFile,
+    drop_submission,
+    load_text_table,
+)
 from collectwatch.intake.registry import REGISTRY_TYPE, Registry
 from collectwatch.intake.report import EditReport, collect_row_findings, write_report
 from collectwatch.raw import raw_path, typed_select, write_current, write_parquet
@@ -113,6 +119,7 @@ class IntakeSession:
         )
         self.registry = Registry(self.con, settings, self.store)
         self.decided_any = False
+        self.clean: CleanFile | None = None
 
     def __enter__(self) -> IntakeSession:
         return self
@@ -121,6 +128,7 @@ class IntakeSession:
         self.close()
 
     def close(self) -> None:
+        self._discard_clean_file()
         self.con.close()
         if self.store is not None:
             self.store.close()
@@ -137,24 +145,49 @@ class IntakeSession:
         if parts is None or not self._permitted(parts, report, received_at):
             return report, False
         submission_type = SUBMISSION_TYPES[parts["type"]]
-        try:
-            loaded = load_text_table(self.con, path, submission_type, self.settings)
-        except UnreadableFile as error:
-            report.add_file_finding(error.rule_id, error.field, error.value)
+        self._discard_clean_file()
+        self.clean = clean_pass(
+            self.con, path, submission_type, parts["period"], parts["uscc"], self.settings
+        )
+        if self.clean is not None:
+            report.source = self.clean.source
+            self.con.execute(
+                "create or replace table findings "
+                "(rule_id varchar, row_no bigint, field varchar, value varchar)"
+            )
+        elif not self._full_row_edits(path, submission_type, parts, report):
             return report, False
-        report.source = loaded.source
-        if not _check_header(loaded.header, report):
-            return report, False
-        if self.con.execute("select count(*) from submission").fetchone()[0] == 0:
-            report.add_file_finding("S004", "file", "0 rows")
-            return report, False
-        run_row_edits(self.con, submission_type, parts["period"], parts["uscc"])
-        self.con.execute("insert into findings by name select * from format_findings")
         run_cross_edits(self.con, self._context(parts))
         collect_row_findings(
             self.con, report, submission_type.key, self.settings.report_rows_per_rule
         )
         return report, True
+
+    def _full_row_edits(self, path: Path, submission_type, parts: dict, report: EditReport):
+        """Read the file into table ``submission`` and list every row finding; False when
+        the file cannot be read as rows of the contract."""
+        try:
+            loaded = load_text_table(self.con, path, submission_type, self.settings)
+        except UnreadableFile as error:
+            report.add_file_finding(error.rule_id, error.field, error.value)
+            return False
+        report.source = loaded.source
+        if not _check_header(loaded.header, report):
+            return False
+        if self.con.execute("select count(*) from submission").fetchone()[0] == 0:
+            report.add_file_finding("S004", "file", "0 rows")
+            return False
+        run_row_edits(self.con, submission_type, parts["period"], parts["uscc"])
+        self.con.execute("insert into findings by name select * from format_findings")
+        return True
+
+    def _discard_clean_file(self) -> None:
+        """Delete the clean path's typed Parquet of the previous file unless it was moved
+        into the raw zone (a pre-flight check or a file that was not accepted)."""
+        if self.clean is not None:
+            drop_submission(self.con)
+            self.clean.typed_path.unlink(missing_ok=True)
+            self.clean = None
 
     def _permitted(self, parts: dict, report: EditReport, received_at: str) -> bool:
         """S010 from the registry in effect; flags M003 (no registry) and M002 (late)."""
@@ -259,8 +292,8 @@ class IntakeSession:
         if status == lifecycle.REJECTED:
             _quarantine(path, settings, report)
         else:
-            paths |= _load(path, settings, self.con, submission)
-            path.unlink()
+            paths |= _load(path, settings, self.con, submission, self.clean)
+            path.unlink(missing_ok=True)  # already archived under this content hash
         store.decide(submission.submission_id, status, _now(), **paths)
         self.decided_any = True
         return IntakeResult(path, status, submission.submission_id, report_path, report)
@@ -278,11 +311,17 @@ def intake_file(path: Path, settings: Settings, folder_uscc: str | None = None) 
         return session.intake(path, folder_uscc)
 
 
-def _load(path: Path, settings: Settings, con, submission: lifecycle.Submission) -> dict:
-    """Archive the original and write the typed raw version (both atomic)."""
-    archive = settings.archive_dir / f"{submission.sha256}{path.suffix}"
-    if not archive.exists():
-        atomic_copy(path, archive)
+def _load(
+    path: Path,
+    settings: Settings,
+    con,
+    submission: lifecycle.Submission,
+    clean: CleanFile | None,
+) -> dict:
+    """Write the typed raw version and archive the original (both atomic): the clean
+    path's Parquet is moved into place, otherwise table ``submission`` is written. The
+    landed file itself becomes the archived original (a rename, not a copy of gigabytes),
+    last, so a failure before it leaves the file in the landing folder for a retry."""
     target = raw_path(
         settings,
         submission.submission_type,
@@ -290,8 +329,16 @@ def _load(path: Path, settings: Settings, con, submission: lifecycle.Submission)
         submission.submitter_uscc,
         submission.sequence,
     )
-    write_parquet(con, typed_select(SUBMISSION_TYPES[submission.submission_type]), target)
-    row_count = con.execute("select count(*) from submission").fetchone()[0]
+    if clean is not None:
+        row_count = clean.row_count
+        drop_submission(con)  # the view reads the file being moved
+        atomic_move(clean.typed_path, target)
+    else:
+        row_count = con.execute("select count(*) from submission").fetchone()[0]
+        write_parquet(con, typed_select(SUBMISSION_TYPES[submission.submission_type]), target)
+    archive = settings.archive_dir / f"{submission.sha256}{path.suffix}"
+    if not archive.exists():
+        atomic_move(path, archive)
     return {
         "archive_path": str(archive),
         "raw_path": str(target.relative_to(settings.raw_dir)),

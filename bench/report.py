@@ -1,0 +1,156 @@
+"""The pipeline benchmark's figures as a Markdown table, and the README section that shows
+the latest one. Pure functions of the results dict (bench/results.json): unit-tested."""
+
+from __future__ import annotations
+
+# What each stage is compared with (its plain-DuckDB floor on the same data, same run).
+FLOORS = {
+    "intake": "plain DuckDB CSV → Parquet COPY of the same files",
+    "build": "one aggregate scan per raw type over the raw Parquet",
+    "export": "plain COPY of the period's marts to Parquet and CSV",
+    "gate": "DuckDB SUMMARIZE of every staged Parquet file",
+}
+README_START = "<!-- bench:start (make bench-readme rewrites this section) -->"
+README_END = "<!-- bench:end -->"
+TARGETS = {"nightly_wall_s": 600, "peak_rss_mb": 6 * 1024, "resubmission_wall_s": 60}
+
+
+def ratio(value: float, floor: float | None) -> float | None:
+    """``value`` over its floor, or None when there is no floor to divide by."""
+    if not floor:
+        return None
+    return round(value / floor, 2)
+
+
+def stage_figures(stage: dict) -> dict:
+    """A stage's measured run with rows/s and its ratios to the floor filled in."""
+    figures = dict(stage)
+    figures["rows_per_s"] = round(stage["rows"] / stage["wall_s"]) if stage["wall_s"] else None
+    floor = stage.get("floor")
+    figures["ratio_wall"] = ratio(stage["wall_s"], floor and floor["wall_s"])
+    figures["ratio_cpu"] = ratio(stage["cpu_s"], floor and floor["cpu_s"])
+    return figures
+
+
+def totals(stages: list[dict]) -> dict:
+    """A run of consecutive stages: summed wall and CPU time, the largest peak."""
+    return {
+        "wall_s": round(sum(stage["wall_s"] for stage in stages), 2),
+        "cpu_s": round(sum(stage["cpu_s"] for stage in stages), 2),
+        "peak_rss_mb": max((stage["peak_rss_mb"] for stage in stages), default=0),
+    }
+
+
+def verdicts(results: dict) -> dict[str, bool]:
+    """Each target of issue 8 met or not."""
+    nightly, resubmission = results["nightly"], results["resubmission"]
+    peak = max(nightly["peak_rss_mb"], resubmission["peak_rss_mb"])
+    return {
+        "nightly_under_10_min": nightly["wall_s"] < TARGETS["nightly_wall_s"],
+        "peak_under_6_gib": peak < TARGETS["peak_rss_mb"],
+        "resubmission_under_60_s": resubmission["wall_s"] < TARGETS["resubmission_wall_s"],
+    }
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024**3:.2f} GiB" if size >= 1024**3 else f"{size / 1024**2:.1f} MiB"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value}×"
+
+
+def _stage_row(label: str, stage: dict) -> str:
+    figures = stage_figures(stage)
+    floor = stage.get("floor") or {}
+    rows_per_s = "–" if figures["rows_per_s"] is None else f"{figures['rows_per_s']:,}"
+    return (
+        f"| {label} | {stage['rows']:,} | {stage['wall_s']} | {stage['cpu_s']} | {rows_per_s} | "
+        f"{stage['peak_rss_mb']:,} | {floor.get('wall_s', '–')} | {_x(figures['ratio_wall'])} | "
+        f"{_x(figures['ratio_cpu'])} |"
+    )
+
+
+def markdown(results: dict) -> str:
+    """The short table: every stage of the night, then the resubmission."""
+    machine, data = results["machine"], results["data"]
+    lines = [
+        f"Run {results['date']} on {machine['platform']}, {machine['logical_cpus']} CPUs, "
+        f"{machine['memory_gb']} GB RAM (load average {results['load_average']['start']} at the "
+        f"start, {results['load_average']['end']} at the end); DuckDB memory limit "
+        f"{results['duckdb']['memory_limit']}, {results['duckdb']['threads']} threads.",
+        f"Data: scale `{results['scale']}`, period {results['period']}, {data['files']:,} "
+        f"{data['format'].upper()} files, {_size(data['bytes'])}, "
+        f"{data['rows']:,} rows ({data['contact_events']:,} contact events); generated in "
+        f"{results['generate']['wall_s']} s (peak {results['generate']['peak_rss_mb']:,} MB).",
+        "",
+        "| stage | rows | wall (s) | CPU (s) | rows/s | peak RSS (MB) | floor wall (s) "
+        "| × floor (wall) | × floor (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for stage in results["stages"]:
+        lines.append(_stage_row(stage["name"], stage))
+    nightly = results["nightly"]
+    lines.append(
+        f"| **landing → publication** | | **{nightly['wall_s']}** | {nightly['cpu_s']} | | "
+        f"**{nightly['peak_rss_mb']:,}** | | | |"
+    )
+    for stage in results["resubmission"]["stages"]:
+        lines.append(_stage_row(f"resubmission: {stage['name']}", stage))
+    resubmission = results["resubmission"]
+    lines.append(
+        f"| **resubmitted contact log → publication** | | **{resubmission['wall_s']}** | "
+        f"{resubmission['cpu_s']} | | **{resubmission['peak_rss_mb']:,}** | | | |"
+    )
+    met = verdicts(results)
+    lines += [
+        "",
+        "Targets: landing → publication under 10 min "
+        f"({'met' if met['nightly_under_10_min'] else 'not met'}), peak under 6 GiB "
+        f"({'met' if met['peak_under_6_gib'] else 'not met'}), resubmission under 60 s "
+        f"({'met' if met['resubmission_under_60_s'] else 'not met'}).",
+        "Floors: " + "; ".join(f"{name}: {floor}" for name, floor in FLOORS.items()) + ".",
+    ]
+    return "\n".join(lines)
+
+
+def replace_section(text: str, body: str) -> str:
+    """``text`` with the part between the benchmark markers replaced by ``body``."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError("the README has no benchmark section markers")
+    return text[: start + len(README_START)] + "\n" + body.strip() + "\n" + text[end:]
+
+
+def readme_section(results_by_scale: dict[str, dict]) -> str:
+    """The benchmark section: the latest run of each scale, national first."""
+    parts = []
+    for scale in ("national", "small"):
+        results = results_by_scale.get(scale)
+        if results is None:
+            parts.append(f"No `{scale}` run recorded yet (`make bench SCALE={scale}`).")
+        else:
+            parts.append(f"#### `make bench SCALE={scale}`\n\n{markdown(results)}")
+    return "\n\n".join(parts)
+
+
+def main() -> None:
+    """Rewrite the benchmark section of README.md and bench/README.md from the results."""
+    import json
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    results_by_scale = {
+        scale: json.loads(path.read_text())
+        for scale, path in (("national", here / "results.json"),
+                            ("small", here / "results-small.json"))
+        if path.exists()
+    }  # fmt: skip
+    body = readme_section(results_by_scale)
+    for readme in (here.parent / "README.md", here / "README.md"):
+        readme.write_text(replace_section(readme.read_text(), body))
+        print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()

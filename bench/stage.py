@@ -1,0 +1,168 @@
+"""One benchmark stage in its own process, so its wall time, CPU time and peak memory are
+its own (bench/pipeline.py runs each through ``measure.timed``).
+
+    python bench/stage.py STAGE --period P [--input IN.json] [--output OUT.json] [...]
+
+Pipeline stages call the functions the DAG tasks call (``collectwatch.pipeline``) with the
+settings from the environment; ``floor-*`` stages are the plain-DuckDB floors each stage
+is compared with, on the same data, the same memory limit and threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from collectwatch import pipeline
+from collectwatch.config import Settings
+from collectwatch.contracts import SUBMISSION_TYPES
+from collectwatch.tables import PUBLISHED_TABLES
+
+# The release-status clock: fixed, so reruns publish the same bytes.
+AS_OF = "2026-11-20T02:00:00+08:00"
+
+
+def intake(settings: Settings, args: argparse.Namespace) -> dict:
+    """What collect_submissions does: the registry first, then every batch of the rest."""
+    results = [pipeline.intake_registry(settings)]
+    for batch in pipeline.landing_batches(settings):
+        results.append(pipeline.intake_batch(settings, batch))
+    statuses: dict[str, int] = {}
+    for result in results:
+        for status, count in result["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {"statuses": statuses}
+
+
+def build(settings: Settings, args: argparse.Namespace) -> dict:
+    pipeline.recover(settings)
+    return pipeline.build(settings, [args.period], AS_OF)
+
+
+def export(settings: Settings, args: argparse.Namespace) -> dict:
+    return pipeline.export(settings, _read(args.input))
+
+
+def gate(settings: Settings, args: argparse.Namespace) -> dict:
+    return pipeline.gate(settings, _read(args.input))
+
+
+def release(settings: Settings, args: argparse.Namespace) -> dict:
+    return pipeline.release(settings, _read(args.input))
+
+
+def floor_intake(settings: Settings, args: argparse.Namespace) -> dict:
+    """Each type's landed files converted CSV/Parquet -> one Parquet file, nothing checked."""
+    out = Path(args.scratch)
+    out.mkdir(parents=True, exist_ok=True)
+    con = settings.duckdb()
+    rows = 0
+    for name in SUBMISSION_TYPES:
+        files = sorted(Path(args.source).glob(f"*/{name}__*.*"))
+        if not files:
+            continue
+        reader = "read_parquet" if files[0].suffix == ".parquet" else "read_csv"
+        listed = ", ".join(f"'{path}'" for path in files)
+        rows += con.execute(
+            f"copy (select * from {reader}([{listed}])) to '{out / name}.parquet' "
+            "(format parquet, compression zstd)"
+        ).fetchone()[0]
+    con.close()
+    return {"rows": rows}
+
+
+def floor_build(settings: Settings, args: argparse.Namespace) -> dict:
+    """One aggregate scan per raw type: what any model must at least read from the raw zone
+    (contacts by agency, region and hour band; books by lender, region and bucket)."""
+    raw = settings.raw_dir
+    con = settings.duckdb()
+    queries = {
+        "contact_events": """
+            select agency_uscc, region_code, count(*) as contacts,
+                   count(*) filter (where hour(contact_at) < 8 or hour(contact_at) >= 21),
+                   count(*) filter (where channel = 'postcard'),
+                   count(*) filter (where target in ('family', 'third_party'))
+            from {source} group by all""",
+        "lender_portfolio": """
+            select lender_uscc, region_code, bucket, sum(balance), sum(balance_outsourced)
+            from {source} group by all""",
+        "agency_assignment": """
+            select agency_uscc, region_code, sum(balance_assigned), avg(commission_rate)
+            from {source} group by all""",
+        "complaints": """
+            select region_code, category, count(distinct coalesce(regulator_ref, complaint_id))
+            from {source} group by all""",
+    }
+    groups = 0
+    for name, query in queries.items():
+        source = f"read_parquet('{raw / name}/**/*.parquet')"
+        groups += con.execute(f"select count(*) from ({query.format(source=source)})").fetchone()[0]
+    con.close()
+    return {"groups": groups}
+
+
+def floor_gate(settings: Settings, args: argparse.Namespace) -> dict:
+    """SUMMARIZE (min, max, nulls, distinct counts of every column) over every staged
+    Parquet file: the statistics a gate's expectations need, computed by DuckDB."""
+    con = settings.duckdb()
+    files = sorted(Path(args.staged).rglob("*.parquet"))
+    for path in files:
+        con.execute(f"summarize select * from read_parquet('{path}')").fetchall()
+    con.close()
+    return {"files": len(files)}
+
+
+def floor_export(settings: Settings, args: argparse.Namespace) -> dict:
+    """Every published mart's rows of the period copied to Parquet and CSV."""
+    out = Path(args.scratch)
+    out.mkdir(parents=True, exist_ok=True)
+    con = settings.duckdb(args.warehouse, read_only=True)
+    names = [t.name for t in PUBLISHED_TABLES]
+    names += [f"public_{t.name}" for t in PUBLISHED_TABLES if t.public]
+    rows = 0
+    for name in names:
+        query = f"select * from {name} where period = '{args.period}'"
+        rows += con.execute(
+            f"copy ({query}) to '{out / name}.parquet' (format parquet)"
+        ).fetchone()[0]
+        con.execute(f"copy ({query}) to '{out / name}.csv' (format csv, header true)")
+    con.close()
+    return {"rows": rows}
+
+
+STAGES = {
+    "intake": intake,
+    "build": build,
+    "export": export,
+    "gate": gate,
+    "release": release,
+    "floor-intake": floor_intake,
+    "floor-build": floor_build,
+    "floor-gate": floor_gate,
+    "floor-export": floor_export,
+}
+
+
+def _read(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("stage", choices=sorted(STAGES))
+    parser.add_argument("--period", required=True)
+    parser.add_argument("--input", help="the previous stage's result (JSON)")
+    parser.add_argument("--output", help="where this stage's result goes (JSON)")
+    parser.add_argument("--source", help="the generated month (floor-intake)")
+    parser.add_argument("--staged", help="a staged publication folder (floor-gate)")
+    parser.add_argument("--warehouse", help="a candidate warehouse (floor-publish)")
+    parser.add_argument("--scratch", help="a folder for the floors' output")
+    args = parser.parse_args()
+    result = STAGES[args.stage](Settings.from_env(), args)
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The clean-file path: a clean CSV is read once, and its typed Parquet is exactly what the
+full path (text table, row edits, typed copy) writes, with the same row numbers. Row
+defects never stay on it (test_bad_inputs: every row case is sent to the full path)."""
+
+from __future__ import annotations
+
+import pytest
+
+from collectwatch.contracts import SUBMISSION_TYPES
+from collectwatch.intake import lifecycle
+from collectwatch.intake.formats import load_text_table
+from collectwatch.intake.process import IntakeSession, intake_file
+from collectwatch.raw import typed_select
+from conftest import read_rows
+
+TYPES = ("lender_portfolio", "agency_assignment", "agency_caseload", "contact_events", "complaints")
+
+
+def _full_path_table(settings, path, submission_type):
+    con = settings.duckdb()
+    try:
+        load_text_table(con, path, SUBMISSION_TYPES[submission_type], settings)
+        typed = con.sql(typed_select(SUBMISSION_TYPES[submission_type])).to_arrow_table()
+        row_numbers = con.execute("select _row_no from submission").fetchall()
+        return typed, row_numbers
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("submission_type", TYPES)
+def test_clean_csv_is_written_as_the_full_path_writes_it(submission_type, settings, landing):
+    path = landing.put(submission_type)
+    typed, row_numbers = _full_path_table(settings, path, submission_type)
+    with IntakeSession(settings, record=False) as session:
+        session.check(path)
+        assert session.clean is not None
+        assert session.clean.row_count == typed.num_rows > 0
+        clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
+        assert clean.equals(typed)
+        assert session.con.execute("select _row_no from submission").fetchall() == row_numbers
+    assert not list(settings.intake_work_dir.glob("*"))  # a check keeps nothing
+
+
+def _padded_full_width_and_grouped(rows, fieldnames):
+    rows[0]["region_code"] = " " + rows[0]["region_code"] + " "
+    rows[1]["accounts"] = "".join(chr(ord(digit) + 0xFEE0) for digit in rows[1]["accounts"])
+    rows[2]["balance"] = f"{float(rows[2]['balance']):,.2f}"
+    return rows, fieldnames
+
+
+def test_cells_the_full_path_normalises_stay_on_the_clean_path(settings, landing):
+    """Padding, full-width digits and thousands separators are normalised, not defects:
+    the file stays on the clean path and gets the same typed values."""
+    path = landing.put("lender_portfolio", _padded_full_width_and_grouped)
+    assert "," in read_rows(path)[0][2]["balance"]
+    typed, _ = _full_path_table(settings, path, "lender_portfolio")
+    with IntakeSession(settings, record=False) as session:
+        report = session.check(path)
+        assert session.clean is not None, report.rule_counts
+        clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
+        assert clean.equals(typed)
+
+
+def test_accepted_clean_file_is_moved_into_the_raw_zone_and_archive(settings, landing):
+    path = landing.put("contact_events")
+    result = intake_file(path, settings)
+    assert result.status == lifecycle.ACCEPTED, result.report.rule_counts
+    assert not path.exists()
+    assert not list(settings.intake_work_dir.glob("*"))
+    (raw,) = settings.raw_dir.glob("contact_events/**/*.parquet")
+    typed_rows = settings.duckdb().execute(f"select count(*) from '{raw}'").fetchone()[0]
+    assert typed_rows == len(read_rows(landing.source("contact_events"))[0])
+    assert len(list(settings.archive_dir.glob("*.csv"))) == 2  # the registry and this file

@@ -1,0 +1,122 @@
+"""The pipeline benchmark's pure parts: ratios to the floors, totals, target verdicts, the
+Markdown table and the README section it rewrites (bench/report.py). No timing here."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from collectwatch.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+import report  # bench/ is scripts, not a package
+
+
+def _stage(name, rows, wall, cpu, peak, floor=None):
+    stage = {"name": name, "rows": rows, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak}
+    if floor is not None:
+        stage["floor"] = {"name": f"floor-{name}", "wall_s": floor[0], "cpu_s": floor[1],
+                          "peak_rss_mb": 100}  # fmt: skip
+    return stage
+
+
+@pytest.fixture
+def results():
+    night = [
+        _stage("intake", 1_000_000, 40.0, 60.0, 3000, floor=(20.0, 30.0)),
+        _stage("build", 900_000, 100.0, 150.0, 5000, floor=(8.0, 12.0)),
+        _stage("export", 20_000, 10.0, 9.0, 800, floor=(2.0, 2.0)),
+        _stage("gate", 20_000, 30.0, 25.0, 900, floor=(1.5, 1.0)),
+        _stage("release", 20_000, 2.0, 1.0, 200),
+    ]
+    again = [
+        _stage("intake", 30_000, 3.0, 2.0, 400),
+        _stage("build", 900_000, 45.0, 50.0, 4000),
+        _stage("export", 20_000, 10.0, 9.0, 800),
+        _stage("gate", 20_000, 20.0, 18.0, 900),
+        _stage("release", 20_000, 2.0, 1.0, 200),
+    ]
+    return {
+        "date": "2026-11-23T18:00:00+00:00",
+        "scale": "small",
+        "period": "2026-10",
+        "machine": {"platform": "Linux-x86_64", "logical_cpus": 2, "memory_gb": 23.5},
+        "load_average": {"start": [2.0, 1.5, 1.0], "end": [3.0, 2.0, 1.5]},
+        "duckdb": {"memory_limit": "6GB", "threads": 2},
+        "data": {
+            "format": "csv",
+            "files": 120,
+            "bytes": 2 * 1024**3,
+            "rows": 1_000_000,
+            "contact_events": 800_000,
+        },
+        "generate": {"wall_s": 12.5, "peak_rss_mb": 700},
+        "stages": night,
+        "nightly": report.totals(night),
+        "resubmission": {"stages": again, **report.totals(again)},
+    }
+
+
+def test_ratio_divides_by_the_floor_and_has_none_without_one():
+    assert report.ratio(45.0, 30.0) == 1.5
+    assert report.ratio(45.0, None) is None
+    assert report.ratio(45.0, 0) is None
+
+
+def test_stage_figures_add_rows_per_second_and_both_ratios(results):
+    intake = report.stage_figures(results["stages"][0])
+    assert intake["rows_per_s"] == 25_000  # 1,000,000 rows in 40 s
+    assert (intake["ratio_wall"], intake["ratio_cpu"]) == (2.0, 2.0)  # 40/20, 60/30
+    release = report.stage_figures(results["stages"][4])
+    assert (release["ratio_wall"], release["ratio_cpu"]) == (None, None)
+
+
+def test_totals_sum_times_and_keep_the_largest_peak(results):
+    assert report.totals(results["stages"]) == {
+        "wall_s": 182.0,
+        "cpu_s": 245.0,
+        "peak_rss_mb": 5000,
+    }
+    assert report.totals([]) == {"wall_s": 0, "cpu_s": 0, "peak_rss_mb": 0}
+
+
+def test_verdicts_compare_with_the_issue_targets(results):
+    assert report.verdicts(results) == {
+        "nightly_under_10_min": True,  # 182 s
+        "peak_under_6_gib": True,  # 5,000 MB
+        "resubmission_under_60_s": False,  # 80 s
+    }
+    results["resubmission"]["peak_rss_mb"] = 7000
+    assert report.verdicts(results)["peak_under_6_gib"] is False
+
+
+def test_markdown_table_has_a_row_per_stage_with_its_ratio(results):
+    table = report.markdown(results)
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    header, stages = rows[0], rows[1:]
+    assert "× floor (wall)" in header
+    assert len(stages) == 5 + 1 + 5 + 1  # night, its total, resubmission, its total
+    build = next(row for row in stages if row.startswith("| build |"))
+    assert "| 12.5× | 12.5× |" in build  # 100/8 wall, 150/12 CPU
+    assert "| **landing → publication** | | **182.0** |" in table
+    assert "| **resubmitted contact log → publication** | | **80.0** |" in table
+    assert "resubmission under 60 s (not met)" in table
+    assert "2.00 GiB" in table and "load average [2.0, 1.5, 1.0]" in table
+
+
+def test_replace_section_rewrites_only_between_the_markers():
+    text = f"# Title\n\nbefore\n{report.README_START}\nold table\n{report.README_END}\nafter\n"
+    updated = report.replace_section(text, "new table\n")
+    assert updated == (
+        f"# Title\n\nbefore\n{report.README_START}\nnew table\n{report.README_END}\nafter\n"
+    )
+    assert report.replace_section(updated, "new table") == updated  # idempotent
+    with pytest.raises(ValueError):
+        report.replace_section("# no markers\n", "table")
+
+
+def test_readme_section_says_which_scale_has_no_run_yet(results):
+    section = report.readme_section({"small": results})
+    assert "No `national` run recorded yet" in section
+    assert "#### `make bench SCALE=small`" in section
