@@ -798,12 +798,11 @@ class _Generator:
         statuses = self.con.execute(
             "select uscc, role, status from planted_registry order by role"
         ).fetchall()
+        # A month whose prefectures cover every province (national scale: 340 of 370) has
+        # no province left for the plant.
         return {
-            "small_cell": {
-                "province_code": small[0],
-                "prefecture_code": small[1],
-                "lender_uscc": small[2],
-            },
+            "small_cell": small
+            and {"province_code": small[0], "prefecture_code": small[1], "lender_uscc": small[2]},
             "registry_statuses": [
                 {"uscc": uscc, "role": role, "status": status} for uscc, role, status in statuses
             ],
