@@ -809,8 +809,11 @@ class _Generator:
         statuses = self.con.execute(
             "select uscc, role, status from planted_registry order by role"
         ).fetchall()
+        # A month whose prefectures cover every province (national scale: 340 of 370) has
+        # no province left for the plant.
         return {
-            "small_cell": {
+            "small_cell": small
+            and {
                 "province_code": small[0],
                 "prefecture_code": small[1],
                 "lender_uscc": small[2],
