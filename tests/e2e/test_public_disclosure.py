@@ -89,8 +89,13 @@ def test_planted_small_cell_and_its_complement_are_suppressed(first_run, setting
     row = public.set_index("region_code").loc[small]
     assert row[[*OUTSOURCING_MEASURES, "reporting_lenders", "outsourcing_share"]].isna().all()
     assert row["disclosure_flag"] == "x 保密 / suppressed"
-    # The complement is the smallest other province (the documented heuristic).
-    provinces = internal[(internal["level"] == "province") & (internal.index != small)]
+    # The complement is the smallest other province with lenders (the documented heuristic;
+    # an empty province, a zero row, protects nothing and is never chosen).
+    provinces = internal[
+        (internal["level"] == "province")
+        & (internal.index != small)
+        & (internal["reporting_lenders"] > 0)
+    ]
     complement = provinces["overdue_balance"].astype(float).idxmin()
     assert set(public.loc[_suppressed(public), "region_code"]) == {small, complement}
 
