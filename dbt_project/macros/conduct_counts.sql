@@ -66,8 +66,8 @@
     The shares of the conduct rules over their denominators (documented in marts.yml), from
     columns named as in conduct_count_columns(), qualified by `relation`.
 #}
-{% macro conduct_shares(relation) %}
-    {%- set shares = [
+{% macro conduct_share_columns() %}
+    {{ return([
         ('out_of_hours_share', 'out_of_hours_contacts', 'contacts'),
         ('over_frequency_share', 'over_frequency_debtor_days', 'contacted_debtor_days'),
         ('third_party_share', 'third_party_contacts', 'contacts'),
@@ -75,9 +75,25 @@
         ('postcard_share', 'postcard_contacts', 'contacts'),
         ('campus_visit_share', 'campus_visits', 'visits'),
         ('call_bombing_share', 'call_bombing_calls', 'calls'),
-    ] -%}
-    {%- for name, numerator, denominator in shares -%}
+    ]) }}
+{% endmacro %}
+
+{% macro conduct_shares(relation) %}
+    {%- for name, numerator, denominator in conduct_share_columns() -%}
     round({{ relation }}.{{ numerator }} / nullif({{ relation }}.{{ denominator }}, 0), 6)::double
         as {{ name }}{{ ", " if not loop.last }}
     {%- endfor -%}
+{% endmacro %}
+
+{#
+    Every conduct count and share of `relation`, emptied where the cell is suppressed
+    (disclosure control of the public conduct table).
+#}
+{% macro suppressed_conduct_measures(relation) %}
+    {%- for name, condition in conduct_count_columns() -%}
+    {{ suppressed_measure(relation ~ '.' ~ name, relation ~ '.suppressed') }} as {{ name }},
+    {% endfor -%}
+    {%- for name, numerator, denominator in conduct_share_columns() -%}
+    {{ suppressed_measure(relation ~ '.' ~ name, relation ~ '.suppressed') }} as {{ name }}{{ ", " if not loop.last }}
+    {% endfor -%}
 {% endmacro %}

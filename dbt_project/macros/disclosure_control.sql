@@ -70,6 +70,43 @@
 {% endmacro %}
 
 {#
+    The public cells (national and province) of every expected region (int_expected_regions),
+    and of every `breakdown` value of the seed `breakdown_seed` when given, with the
+    contributions of `contributions` (columns of disclosure_contributions) and the primary
+    decision. A cell without contributions is empty: contributors 0, not sensitive, so a
+    table that publishes zero rows (every category, every region) has a decision for each.
+#}
+{% macro public_cell_grid(contributions, breakdown=none, breakdown_seed=none) %}
+    select
+        regions.period,
+        {%- if breakdown %}
+        breakdowns.{{ breakdown }},
+        {%- endif %}
+        regions.level,
+        regions.region_code,
+        coalesce(contributed.contributors, 0)::integer as contributors,
+        coalesce(contributed.cell_total, 0)::double as cell_total,
+        contributed.largest_contributor_share,
+        {{ primary_suppressed(
+            'coalesce(contributed.contributors, 0)', 'contributed.largest_contributor_share'
+        ) }} as primary_suppressed
+
+    from {{ ref('int_expected_regions') }} as regions
+    {%- if breakdown %}
+    cross join {{ ref(breakdown_seed) }} as breakdowns
+    {%- endif %}
+    left join {{ contributions }} as contributed
+        on
+            regions.period = contributed.period
+            and regions.level = contributed.level
+            and regions.region_code = contributed.region_code
+            {%- if breakdown %}
+            and breakdowns.{{ breakdown }} = contributed.{{ breakdown }}
+            {%- endif %}
+    where regions.level in ('national', 'province')
+{% endmacro %}
+
+{#
     Emits CTEs round_0 … round_N and suppression_result (the cells with `suppressed` and
     `secondary_suppressed`); call it inside a `with` after the CTE named by `cells`, which
     needs primary_suppressed, contributors, the size column and the group and order columns.
@@ -153,9 +190,10 @@
 
 -- The public cells of an internal mart with their suppression decision, as CTE `joined`
 -- (the mart's columns plus `suppressed`): the rebuilt periods' national and province rows,
--- each joined to int_portfolio_suppression on its cell key. A cell without a decision was
+-- each joined to the suppression pattern (int_portfolio_suppression unless `suppression`
+-- names another with the same columns) on its cell key. A cell without a decision was
 -- never checked, so it is withheld (fail closed).
-{% macro public_cells(table_name, breakdown=[]) %}
+{% macro public_cells(table_name, breakdown=[], suppression='int_portfolio_suppression') %}
 rebuilt as (
 
     select * from {{ ref(table_name) }}
@@ -165,7 +203,7 @@ rebuilt as (
 
 suppression as (
 
-    select * from {{ ref('int_portfolio_suppression') }}
+    select * from {{ ref(suppression) }}
     where table_name = '{{ table_name }}'
 
 ),

@@ -3,46 +3,54 @@
 -- not reach a fixed point within var('suppression_max_rounds').
 with
 
-cells as (
+portfolio_cells as (
 
     select * from {{ ref('int_portfolio_suppression') }}
 
 ),
 
-parents_and_children as (
+activity_cells as (
 
-    select
-        period,
-        bucket as group_member,
-        count(*) filter (where suppressed) as suppressed_cells
-    from cells
-    group by all
+    select * from {{ ref('int_activity_suppression') }}
 
 ),
 
-breakdowns as (
+groups as (
 
     select
+        'nation and provinces, per bucket' as equation,
+        period,
+        bucket as group_member,
+        count(*) filter (where suppressed) as suppressed_cells
+    from portfolio_cells
+    group by all
+
+    union all
+
+    select
+        'buckets and total, per region' as equation,
         period,
         level || ':' || region_code as group_member,
         count(*) filter (where suppressed) as suppressed_cells
-    from cells
+    from portfolio_cells
+    where in_overdue_total
+    group by all
+
+    union all
+
+    select
+        'nation and provinces, per table and category' as equation,
+        period,
+        table_name || ':' || category as group_member,
+        count(*) filter (where suppressed) as suppressed_cells
+    from activity_cells
     group by all
 
 )
 
 select
-    'nation and provinces, per bucket' as equation,
+    equation,
     period,
     group_member
-from parents_and_children
-where suppressed_cells = 1
-
-union all
-
-select
-    'buckets and total, per region' as equation,
-    period,
-    group_member
-from breakdowns
+from groups
 where suppressed_cells = 1

@@ -325,6 +325,8 @@ class _Generator:
     def _assignments(self) -> None:
         # Each lender keeps a panel of 2-4 agencies; every outsourced bucket is split
         # across its panel so that the assignments add up to the outsourced balance.
+        # Plant: in the small province (_plant_small_province) the lender outsources to one
+        # agency of its panel only, so the public conduct cell there has one contributor.
         self.con.execute(
             f"""
             create table lender_panel as
@@ -334,6 +336,11 @@ class _Generator:
             where l.role = 'lender' and a.role = 'agency'
             qualify row_number() over (partition by l.uscc order by u(l.uscc, a.uscc, 'panel'))
                     <= 2 + (hash({self.seed}, l.uscc, 'panel_size') % 3);
+            create table planted_small_cell_agency as
+            select s.prefecture_code, min(lp.agency_uscc) as agency_uscc
+            from planted_small_cell as s
+            join lender_panel as lp using (lender_uscc)
+            group by all;
             create table agency_assignment as
             with weighted as (
                 select p.*, lp.agency_uscc,
@@ -343,7 +350,10 @@ class _Generator:
                 from lender_portfolio as p
                 join bucket_profile as b using (bucket)
                 join lender_panel as lp using (lender_uscc)
+                left join planted_small_cell_agency as small
+                    on p.region_code = small.prefecture_code
                 where p.accounts_outsourced > 0
+                  and (small.agency_uscc is null or lp.agency_uscc = small.agency_uscc)
             ),
             shared as (
                 select *,
@@ -796,7 +806,8 @@ class _Generator:
 
     def planted_disclosure(self) -> dict:
         small = self.con.execute(
-            "select province_code, prefecture_code, lender_uscc from planted_small_cell"
+            "select province_code, s.prefecture_code, lender_uscc, agency_uscc "
+            "from planted_small_cell as s join planted_small_cell_agency using (prefecture_code)"
         ).fetchone()
         statuses = self.con.execute(
             "select uscc, role, status from planted_registry order by role"
@@ -805,7 +816,12 @@ class _Generator:
         # no province left for the plant.
         return {
             "small_cell": small
-            and {"province_code": small[0], "prefecture_code": small[1], "lender_uscc": small[2]},
+            and {
+                "province_code": small[0],
+                "prefecture_code": small[1],
+                "lender_uscc": small[2],
+                "agency_uscc": small[3],
+            },
             "registry_statuses": [
                 {"uscc": uscc, "role": role, "status": status} for uscc, role, status in statuses
             ],

@@ -172,6 +172,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
         key=("period", "level", "region_code"),
         additive=CONDUCT_COUNTS,
         shares=CONDUCT_SHARES,
+        scopes=("internal", "public"),
         every_expected_region=True,
     ),
     PublishedTable(
@@ -188,6 +189,7 @@ PUBLISHED_TABLES: tuple[PublishedTable, ...] = (
             "resolved_in_time",
         ),
         shares=("timely_resolution_share",),
+        scopes=("internal", "public"),
         every_expected_region=True,
     ),
     PublishedTable(

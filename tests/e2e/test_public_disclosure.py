@@ -20,7 +20,7 @@ import pytest
 from collectwatch import tables
 from collectwatch.orchestration import run_embedded
 
-from .conftest import AS_OF, PERIOD
+from .conftest import AS_OF, BASE_PERIOD, PERIOD
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,10 @@ OUTSOURCING_MEASURES = tables.published_table("outsourcing_by_region").additive
 RECOVERY_MEASURES = tables.published_table("recovery_by_bucket").additive
 
 
-def _published(settings, table: str, scope: str) -> pd.DataFrame:
+def _published(settings, table: str, scope: str, period: str = PERIOD) -> pd.DataFrame:
     """The latest version's file, money as float (exact enough for cents at these sizes)."""
-    pointer = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
-    path = settings.publish_dir / PERIOD / pointer["path"] / scope / f"{table}.parquet"
+    pointer = json.loads((settings.publish_dir / period / "latest.json").read_text())
+    path = settings.publish_dir / period / pointer["path"] / scope / f"{table}.parquet"
     arrow = pq.read_table(path)
     schema = pa.schema(
         pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in arrow.schema
@@ -52,7 +52,7 @@ def _planted(submitted) -> dict:
 
 def _csvs(submitted, submission_type: str, exclude: set[Path] = frozenset()) -> pd.DataFrame:
     return pd.concat(
-        pd.read_csv(path, dtype={"region_code": str})
+        pd.read_csv(path, dtype={"region_code": str, "regulator_ref": str})
         for path in submitted.files
         if path.name.startswith(submission_type + "__") and path not in exclude
     )
@@ -254,6 +254,199 @@ def test_reconciliation_gaps_match_an_independent_computation(first_run, setting
     }
     assert lender_only["gap_flagged"].all()
     assert published["gap_flagged"].sum() < len(published) / 2
+
+
+# --- complaints and conduct ---------------------------------------------------------------
+
+# The public activity tables: the breakdown their nation = sum of provinces holds within.
+ACTIVITY_BREAKDOWN = {"complaints_by_region": "category", "conduct_compliance": None}
+
+
+def _complaint_respondents(submitted, settings) -> pd.DataFrame:
+    """One row per complaint (hotline copy preferred, respondents from any copy) with its
+    province and the institution it counts for: the lender, else the agency, else the
+    submitter."""
+    complaints = _csvs(submitted, "complaints")
+    own_key = complaints["source"] + ":" + complaints["submitter_uscc"] + ":"
+    own_key += complaints["complaint_id"].astype(str)
+    complaints["key"] = complaints["regulator_ref"].fillna(own_key)
+    complaints["hotline"] = complaints["source"] == "hotline"
+    complaints = complaints.sort_values(["key", "hotline"], ascending=[True, False])
+    kept = complaints.groupby("key").agg(
+        category=("category", "first"),
+        region_code=("region_code", "first"),
+        submitter_uscc=("submitter_uscc", "first"),
+        lender=("respondent_lender_uscc", "first"),  # first non-empty copy
+        agency=("respondent_agency_uscc", "first"),
+    )
+    kept["contributor"] = kept["lender"].fillna(kept["agency"]).fillna(kept["submitter_uscc"])
+    return kept.merge(_regions(settings), on="region_code")
+
+
+def _expected_suppression(contributions: pd.DataFrame, group: list[str]) -> set[tuple]:
+    """The documented rule, recomputed: a cell (``group`` + region) is primary when 1 or 2
+    institutions contribute or the largest holds over 85% (of ``weight``, else of the
+    rows); a group (nation and provinces) with exactly one primary cell also loses its
+    smallest non-zero published cell."""
+    if "weight" not in contributions.columns:
+        contributions = contributions.assign(weight=1)
+    per_cell = contributions.groupby([*group, "region_code", "contributor"])["weight"].sum()
+    cells = per_cell.groupby(level=[*group, "region_code"]).agg(["count", "max", "sum"])
+    cells["primary"] = (cells["count"] < 3) | (cells["max"] / cells["sum"] > 0.85)
+    keys = cells.index.to_frame(index=False)
+    suppressed = set(map(tuple, keys[cells["primary"].to_numpy()].to_numpy()))
+    for _, members in cells.groupby(level=group) if group else [(None, cells)]:
+        if members["primary"].sum() == 1:
+            candidates = members[~members["primary"]].reset_index()
+            smallest = candidates.sort_values(["sum", "region_code"]).iloc[0]
+            suppressed.add(tuple(smallest[[*group, "region_code"]]))
+    return suppressed
+
+
+def _activity_contributions(submitted, settings) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    """Per public activity table: one row per unit (complaint, contact event) with its
+    province, contributor and cell keys, at the nation and at its province."""
+    complaints = _complaint_respondents(submitted, settings)
+    events = _csvs(submitted, "contact_events").merge(_regions(settings), on="region_code")
+    events = events.rename(columns={"agency_uscc": "contributor"})
+    found = {}
+    for table, units, group in (
+        ("complaints_by_region", complaints, ["category"]),
+        ("conduct_compliance", events, []),
+    ):
+        units = units[[*group, "province_code", "contributor"]]
+        both_levels = pd.concat(
+            [
+                units.rename(columns={"province_code": "region_code"}),
+                units.drop(columns="province_code").assign(region_code=tables.NATIONAL_CODE),
+            ]
+        )
+        found[table] = (both_levels, group)
+    return found
+
+
+def test_complaints_and_conduct_suppress_exactly_the_small_cells(first_run, settings, submitted):
+    small = _planted(submitted)["small_cell"]
+    outsourcing = _published(settings, "outsourcing_by_region", "public").set_index("region_code")
+    for table, (contributions, group) in _activity_contributions(submitted, settings).items():
+        public = _published(settings, table, "public")
+        assert set(public["level"]) == {"national", "province"}, table
+        withheld = public[_suppressed(public)]
+        found = set(map(tuple, withheld[[*group, "region_code"]].to_numpy()))
+        assert found == _expected_suppression(contributions, group), table
+        measures = list(tables.published_table(table).additive)
+        measures = [m for m in measures if m in public.columns]
+        assert withheld[measures].isna().all().all(), table
+        published = public[~_suppressed(public)]
+        assert published[measures].notna().all().all(), table
+        # the planted province: one lender, served by one agency, suppressed wherever it has
+        # complaints or contacts
+        in_small = contributions[contributions["region_code"] == small["province_code"]]
+        assert set(in_small["contributor"]) <= {small["lender_uscc"], small["agency_uscc"]}
+        cells = public[public["region_code"] == small["province_code"]]
+        assert len(cells) > 0 and len(in_small) > 0, table
+        counted = set(map(tuple, in_small[group].drop_duplicates().to_numpy()))
+        assert counted <= {tuple(row) for row in cells.loc[_suppressed(cells), group].to_numpy()}, (
+            table
+        )
+    conduct = _published(settings, "conduct_compliance", "public").set_index("region_code")
+    assert pd.isna(conduct.loc[small["province_code"], "contacts"])
+    # The rate per 10,000 overdue accounts would give outsourcing's withheld overdue accounts.
+    complaints = _published(settings, "complaints_by_region", "public")
+    withheld_regions = set(outsourcing.index[outsourcing["disclosure_flag"].notna()])
+    rates = complaints.loc[
+        complaints["region_code"].isin(withheld_regions), "complaints_per_10k_overdue_accounts"
+    ]
+    assert len(rates) > 0 and rates.isna().all()
+    assert "overdue_accounts" not in complaints.columns
+
+
+def _attack_activity(publics: dict[str, pd.DataFrame]) -> list:
+    found = []
+    for table, breakdown in ACTIVITY_BREAKDOWN.items():
+        frame = publics[table]
+        by = ["period", *([breakdown] if breakdown else [])]
+        pairs = [(m, m) for m in tables.published_table(table).additive if m in frame.columns]
+        found += _subtraction_attack(
+            frame[frame["level"] == "national"], frame[frame["level"] == "province"], by, pairs
+        )
+    return found
+
+
+def test_no_suppressed_complaint_or_conduct_cell_can_be_recomputed(first_run, settings, submitted):
+    publics = {table: _published(settings, table, "public") for table in ACTIVITY_BREAKDOWN}
+    assert _attack_activity(publics) == []
+
+    # The attack works: with the planted province withheld alone, its contacts come back.
+    small = _planted(submitted)["small_cell"]["province_code"]
+    internal = _published(settings, "conduct_compliance", "internal")
+    primary_only = internal[internal["level"].isin(["national", "province"])].copy()
+    numeric = primary_only.select_dtypes("number").columns
+    primary_only[numeric] = primary_only[numeric].astype(float)
+    truth = primary_only.set_index("region_code").loc[small, "contacts"]
+    primary_only.loc[primary_only["region_code"] == small, numeric] = None
+    recovered = {
+        (measure, key): value
+        for measure, key, value in _attack_activity({**publics, "conduct_compliance": primary_only})
+    }
+    assert recovered[("contacts", PERIOD)] == truth > 0
+
+
+def test_flow_rates_are_published_only_where_last_months_source_cell_was(
+    first_run, settings, months
+):
+    """A flow rate gives last month's balance of the bucket it flows from: published only
+    where that cell passed disclosure control (M2, M3: last month's public file; M1: the
+    unpublished M0 cell, recomputed here from last month's portfolios)."""
+    public = _published(settings, "recovery_by_bucket", "public")
+    internal = _published(settings, "recovery_by_bucket", "internal")
+    before = _published(settings, "recovery_by_bucket", "public", BASE_PERIOD)
+    portfolio = _csvs(months[BASE_PERIOD], "lender_portfolio").merge(
+        _regions(settings), on="region_code"
+    )
+    current = portfolio[portfolio["bucket"] == "M0"].rename(
+        columns={"lender_uscc": "contributor", "balance": "weight"}
+    )[["province_code", "contributor", "weight"]]
+    both_levels = pd.concat(
+        [
+            current.rename(columns={"province_code": "region_code"}),
+            current.drop(columns="province_code").assign(region_code=tables.NATIONAL_CODE),
+        ]
+    )
+    withheld_m0 = {region for (region,) in _expected_suppression(both_levels, [])}
+    assert _planted(months[BASE_PERIOD])["small_cell"]["province_code"] in withheld_m0
+
+    flows_from = {"M1": "M0", "M2": "M1", "M3": "M2"}
+    regions = public[["region_code"]].drop_duplicates()
+    sources = pd.concat(
+        [
+            before[["bucket", "region_code"]].assign(withheld=_suppressed(before).to_numpy()),
+            regions.assign(bucket="M0", withheld=regions["region_code"].isin(withheld_m0)),
+        ]
+    ).rename(columns={"bucket": "source"})
+    internal = internal[["region_code", "bucket", "flow_rate"]].rename(
+        columns={"flow_rate": "internal_flow_rate"}
+    )
+    rows = (
+        public.assign(source=public["bucket"].map(flows_from))
+        .merge(sources, on=["source", "region_code"], how="left")
+        .merge(internal, on=["region_code", "bucket"])
+    )
+    # a source cell missing last month was never checked: withheld
+    publishable = (
+        rows["source"].notna()
+        & ~_suppressed(rows)
+        & ~rows["withheld"].astype("boolean").fillna(True)
+    )
+    assert rows.loc[~publishable, "flow_rate"].isna().all()
+    shown = rows[publishable]
+    same = (shown["flow_rate"] - shown["internal_flow_rate"]).abs() < 1e-9
+    assert (same | (shown["flow_rate"].isna() & shown["internal_flow_rate"].isna())).all()
+    national = public[public["level"] == "national"].set_index("bucket")["flow_rate"]
+    assert national[list(flows_from)].notna().all()
+    # most published cells have their flow rate: the rule withholds only the small cells
+    flowing = public[public["bucket"].isin(list(flows_from)) & ~_suppressed(public)]
+    assert flowing["flow_rate"].notna().mean() > 0.8
 
 
 # --- these change the published state: keep them last ------------------------------------

@@ -642,8 +642,9 @@ def test_a_suppressed_cell_without_complement_fails_the_gate(tmp_path, frames):
     assert result.passed is False
     assert not [f for f in result.blocking_failures if f["rule"] == "no_small_cell_published"]
     [failure] = named(result.blocking_failures, "public", "no_cell_recoverable_by_subtraction")
-    # outsourcing and each of the two buckets: nation and provinces, one suppressed each
-    assert failure["unexpected_count"] == 3
+    # nation and provinces, one suppressed each: outsourcing, each of the two buckets,
+    # complaints' one category and conduct
+    assert failure["unexpected_count"] == 5
     assert {e["equation"] for e in failure["unexpected_examples"]} == {"nation = sum of provinces"}
 
 
@@ -716,9 +717,9 @@ def test_an_expected_region_without_rows_fails_the_gate(tmp_path, frames):
     assert result.passed is False
     [failure] = named(result.blocking_failures, gate.REGIONS_DATASET, "regions_as_expected")
     # Beijing's missing cells: outsourcing (internal, public), recovery (internal, public;
-    # 2 buckets each), conduct (internal), complaints (internal; 1 category).
+    # 2 buckets each), conduct (internal, public), complaints (internal, public; 1 category).
     complete = [t for t in tables.PUBLISHED_TABLES if t.every_expected_region]
-    assert failure["unexpected_count"] == 2 + 2 * 2 + 1 + 1
+    assert failure["unexpected_count"] == 2 + 2 * 2 + 2 + 2
     examples = failure["unexpected_examples"]
     assert {(e["region_code"], e["region_status"]) for e in examples} == {("110000", "missing")}
     assert {e["table"] for e in examples} <= {t.name for t in complete}
@@ -735,21 +736,25 @@ def test_a_region_nobody_expects_fails_the_gate_and_no_expected_list_fails_too(t
     assert {(e["region_code"], e["region_status"]) for e in examples} == {("320500", "unexpected")}
 
     staged = write_publication(tmp_path / "bare", frames)
-    bare = tmp_path / "bare.duckdb"
-    duckdb.connect(str(bare)).close()
+    bare = write_audit(tmp_path / "bare.duckdb", frames)
+    with duckdb.connect(str(bare)) as con:
+        con.execute(f"drop table {tables.EXPECTED_REGIONS}")
     result = gate.run_gate(staged, [PERIOD], tmp_path / "bare_report", warehouse=bare)
     assert named(result.blocking_failures, gate.REGIONS_DATASET, "expected_regions_available")
 
 
 def test_distribution_drift_since_the_last_publication_is_a_warning(tmp_path, frames):
-    # The last publication of the same period had Jiangsu's Nanjing at a quarter of its
-    # overdue balance now: the provinces' shares moved.
+    # The last publication of the same period had a tenth of Jiangsu's overdue balance:
+    # the provinces' shares of the nation moved.
     previous = {"outsourcing_by_region": outsourcing_frame()}
     earlier = previous["outsourcing_by_region"]
-    nanjing = earlier["region_code"] == "320100"
-    earlier.loc[nanjing, "overdue_balance"] = 990_000.35 / 4
-    jiangsu = earlier["region_code"].isin(["320000", tables.NATIONAL_CODE])
-    earlier.loc[jiangsu, "overdue_balance"] -= 990_000.35 * 3 / 4
+    jiangsu_codes = ["320000", "320100", "320500"]
+    guangdong = 1_250_000.55 + 4_100_000.10 + 730_000.00
+    jiangsu_now = 990_000.35 + 1_105_000.00
+    jiangsu = earlier["region_code"].isin(jiangsu_codes)
+    earlier.loc[jiangsu, "overdue_balance"] = earlier.loc[jiangsu, "overdue_balance"] / 10
+    national = earlier["region_code"] == tables.NATIONAL_CODE
+    earlier.loc[national, "overdue_balance"] = guangdong + jiangsu_now / 10
     previous_dir = write_publication(tmp_path / "previous", previous)
 
     result = run(tmp_path, frames, previous_dir=previous_dir)
@@ -757,10 +762,9 @@ def test_distribution_drift_since_the_last_publication_is_a_warning(tmp_path, fr
     assert result.passed is True  # a warning, never blocking
     [drift] = named(result.warnings, "outsourcing_by_region", "distribution_drift")
     [example] = drift["unexpected_examples"]
-    guangdong = 1_250_000.55 + 4_100_000.10 + 730_000.00
-    jiangsu_now = 990_000.35 + 1_105_000.00
-    jiangsu_before = 990_000.35 / 4 + 1_105_000.00
-    moved = jiangsu_now / (guangdong + jiangsu_now) - jiangsu_before / (guangdong + jiangsu_before)
+    moved = jiangsu_now / (guangdong + jiangsu_now) - jiangsu_now / 10 / (
+        guangdong + jiangsu_now / 10
+    )
     assert example["measure"] == "overdue_balance"
     assert example["drift"] == pytest.approx(moved, abs=1e-6)
     assert example["most_moved_region"] in {"320000", "440000"}

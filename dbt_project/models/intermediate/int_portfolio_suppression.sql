@@ -2,9 +2,13 @@
 -- their cells are tied by equations across tables: outsourcing_by_region's overdue balance
 -- of a region is the sum of recovery_by_bucket's balances over its buckets. Cells are the
 -- public levels only (national, province); outsourcing's cell stands in the bucket 'all'.
+-- The current bucket (M0) is never published, but its balance is the denominator of the
+-- next month's M1 flow rate, which public_recovery_by_bucket publishes only where the M0 cell
+-- passes here: so M0 cells take part, outside the overdue total.
 -- Groups (each one additive equation family):
---   (period, bucket): the nation and its provinces, per bucket and for 'all';
---   (period, level, region_code): a region's buckets and its total in outsourcing.
+--   (period, bucket): the nation and its provinces, per bucket (M0 included) and for 'all';
+--   (period, level, region_code, in_overdue_total): a region's overdue buckets and its total
+--   in outsourcing (M0 alone in its own group: it is not part of that total).
 with
 
 cells as (
@@ -18,7 +22,8 @@ cells as (
         contributors,
         largest_contributor_share,
         cell_total,
-        primary_suppressed
+        primary_suppressed,
+        true as in_overdue_total
     from {{ ref('int_outsourcing_by_region_disclosure') }}
     where level in ('national', 'province')
 
@@ -33,7 +38,8 @@ cells as (
         contributors,
         largest_contributor_share,
         cell_total,
-        primary_suppressed
+        primary_suppressed,
+        bucket <> 'M0' as in_overdue_total
     from {{ ref('int_recovery_by_bucket_disclosure') }}
     where level in ('national', 'province')
 
@@ -41,7 +47,7 @@ cells as (
 
 {{ complementary_suppression(
     'cells',
-    [['period', 'bucket'], ['period', 'level', 'region_code']],
+    [['period', 'bucket'], ['period', 'level', 'region_code', 'in_overdue_total']],
     'cell_total',
     ['table_name', 'bucket', 'region_code']
 ) }}

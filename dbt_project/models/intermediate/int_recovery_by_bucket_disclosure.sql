@@ -1,17 +1,17 @@
--- recovery_by_bucket's cells: contributing lenders and the largest lender's share of the
--- bucket's balance, with the primary suppression rules applied.
+-- recovery_by_bucket's cells, and those of the current bucket (M0), whose balance a month
+-- later is the denominator of M1's flow rate: contributing lenders and the largest lender's
+-- share of the bucket's balance, with the primary suppression rules applied.
 with
 
-overdue as (
+portfolio as (
 
     select * from {{ ref('int_portfolio_by_prefecture') }}
-    where bucket <> 'M0'
 
 ),
 
 contributions as (
 
-    {{ disclosure_contributions('overdue', 'lender_uscc', 'balance', ['period', 'bucket']) }}
+    {{ disclosure_contributions('portfolio', 'lender_uscc', 'balance', ['period', 'bucket']) }}
 
 ),
 
@@ -34,7 +34,6 @@ grid as (
         buckets.bucket
     from regions
     cross join buckets
-    where buckets.bucket <> 'M0'
 
 ),
 
