@@ -23,8 +23,6 @@ from collectwatch.faults import fault_point
 from collectwatch.files import atomic_copy, commit_file
 
 RUN_ID_CLOCK = "%Y%m%dT%H%M%S"
-# dbt's parsed project, kept in its target folder (dbt partial parsing).
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class DbtBuildFailed(RuntimeError):
@@ -75,28 +73,6 @@ def dbt_environment(settings: Settings, candidate: Path) -> dict[str, str]:
     }
 
 
-def _parsed_project(settings: Settings) -> Path:
-    return settings.state_dir / "dbt" / PARTIAL_PARSE_FILE
-
-
-def _reuse_parsed_project(settings: Settings, target: Path) -> None:
-    """Start from the last successful build's parsed project: each run has its own target
-    folder, and without it dbt parses the whole project again (a minute and a half here).
-    dbt checks the file against the project's files, vars, profile and version and parses
-    again whatever changed, so an outdated copy costs time, never correctness."""
-    parsed = _parsed_project(settings)
-    if parsed.is_file():
-        atomic_copy(parsed, target / PARTIAL_PARSE_FILE)
-
-
-def _keep_parsed_project(settings: Settings, target: Path) -> None:
-    """Keep a successful build's parsed project for the next run (copied whole, atomically:
-    a killed run never leaves half a file behind)."""
-    written = target / PARTIAL_PARSE_FILE
-    if written.is_file():
-        atomic_copy(written, _parsed_project(settings))
-
-
 def run_dbt_build(
     settings: Settings,
     candidate: Path,
@@ -120,7 +96,6 @@ def run_dbt_build(
         command.append("--full-refresh")
     if not settings.dbt_unit_tests:
         command += ["--exclude-resource-type", "unit_test"]
-    _reuse_parsed_project(settings, target_dir / "target")
     dbt = subprocess.Popen(
         command,
         env=dbt_environment(settings, candidate),
@@ -138,7 +113,6 @@ def run_dbt_build(
         raise DbtBuildFailed(
             f"dbt build failed for {periods} (log: {log_path}):\n" + "\n".join(failures[-20:])
         )
-    _keep_parsed_project(settings, target_dir / "target")
     run_results = json.loads((target_dir / "target" / "run_results.json").read_text())
     return Build(
         run_id=run_id,

@@ -235,7 +235,9 @@ def _resubmit_changed_portfolio(settings: Settings, month) -> str:
 def test_a_kill_leaves_the_last_good_night_intact(settings, submitted, baseline, fault):
     if fault == FAULT_POINTS[0]:
         _resubmit_changed_portfolio(settings, submitted[CHANGED])
-    result = _run(settings, "--period", PERIODS[0], "--period", PERIODS[1], fault=fault)
+    # Only the changed period: every fault point lies on its way, and a second period would
+    # only add its export and gate to each killed run. The rerun backfills both.
+    result = _run(settings, "--period", CHANGED, fault=fault)
     assert result.returncode == -signal.SIGKILL, result.stdout[-3000:]
     after = _snapshot(settings)
     assert after == baseline["snapshot"], "the last good publication or warehouse changed"
