@@ -228,7 +228,7 @@ def main() -> None:
         "duckdb": {
             "memory_limit": bench.settings.duckdb_memory_limit,
             "threads": bench.settings.duckdb_threads,
-            "temp_directory": "<data>/work/duckdb-spill",
+            "temp_directory": "<data>/duckdb-spill",
         },
     }
     if args.source:

@@ -129,6 +129,11 @@ def readme_section(results_by_scale: dict[str, dict]) -> str:
         results = results_by_scale.get(scale)
         if results is None:
             parts.append(f"No `{scale}` run recorded yet (`make bench SCALE={scale}`).")
+        elif results.get("complete") is False:
+            parts.append(
+                f"#### `make bench SCALE={scale}`\n\nThe last run ({results['date']}) did not "
+                f"complete: {results.get('note', 'see the stages recorded in its results file')}"
+            )
         else:
             parts.append(f"#### `make bench SCALE={scale}`\n\n{markdown(results)}")
     return "\n\n".join(parts)

@@ -173,6 +173,8 @@ class Settings:
         happens in Beijing time, or a month would end 8 hours early."""
         import duckdb
 
+        # DuckDB creates its spill folder on demand, but not the folder above it.
+        self.duckdb_temp_dir.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(
             str(database),
             read_only=read_only,
@@ -207,8 +209,9 @@ class Settings:
     @property
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills beyond its memory limit (pipeline connections and dbt): on
-        the data volume, which has room for a national month, not in the working folder."""
-        return self.data_dir / "work" / "duckdb-spill"
+        the data volume, which has room for a national month, not in the working folder.
+        Connections share it safely (DuckDB names its files by process and instance)."""
+        return self.data_dir / "duckdb-spill"
 
     @property
     def reports_dir(self) -> Path:

@@ -591,7 +591,9 @@ class _Generator:
                        u(complaint_key, '', 'category') as r_category,
                        u(complaint_key, '', 'received') as r_received,
                        u(complaint_key, '', 'resolved') as r_resolved,
-                       'RR' || '{self.period.replace("-", "")}'
+                       -- hex cut into short runs: 11 random digits in a row would read as
+                       -- a mobile number (V015) about once in a few thousand identifiers
+                       'RR' || '{self.period.replace("-", "")}' || '-'
                            || substr(sha256(complaint_key), 1, 10) as hotline_ref
                 from complaint_base
             ),
@@ -613,7 +615,8 @@ class _Generator:
                 case source when 'agency' then agency_uscc
                             when 'lender' then lender_uscc
                             else '{regulator_uscc}' end as submitter_uscc,
-                'C' || substr(sha256(source || complaint_key), 1, 12) as complaint_id,
+                'C' || substr(sha256(source || complaint_key), 1, 6) || '-'
+                    || substr(sha256(source || complaint_key), 7, 6) as complaint_id,
                 case when first_source = 'hotline' then hotline_ref end as regulator_ref,
                 lender_uscc as respondent_lender_uscc,
                 agency_uscc as respondent_agency_uscc,

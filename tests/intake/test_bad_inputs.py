@@ -235,7 +235,7 @@ def test_row_defect_sends_the_file_to_the_full_path(case, settings, landing):
     with IntakeSession(settings, record=False) as session:
         session.check(path)
         assert session.clean is None
-    assert not list(settings.intake_work_dir.glob("*"))
+    assert not list(settings.intake_work_dir.glob("*.parquet"))
 
 
 def _assert_nothing_loaded(settings, result, submission_type):

