@@ -33,7 +33,8 @@ from collectwatch.faults import FAULT_ENV, FAULT_POINTS
 from collectwatch.files import sha256_file
 from collectwatch.generate import generate_month
 
-pytestmark = pytest.mark.e2e
+# Six full runs of two periods: a CI step of its own (make test-crash), beside make test.
+pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 PERIODS = ("2026-09", "2026-10")
 CHANGED = "2026-10"  # the later month: 2026-09's figures cannot depend on it
 AS_OF = "2026-11-10T09:00:00+08:00"
