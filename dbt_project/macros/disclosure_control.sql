@@ -97,9 +97,7 @@
     {%- endif %}
     left join {{ contributions }} as contributed
         on
-            regions.period = contributed.period
-            and regions.level = contributed.level
-            and regions.region_code = contributed.region_code
+            {{ same_region_cell('regions', 'contributed') }}
             {%- if breakdown %}
             and breakdowns.{{ breakdown }} = contributed.{{ breakdown }}
             {%- endif %}
