@@ -44,7 +44,7 @@ lint: install
 	bash scripts/lint_sql.sh
 
 pytest: install browser
-	$(BIN)/python -m pytest -q -m "not integration and not crash"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder -m "not integration and not crash"
 
 # The crash tests: `collectwatch run` SIGKILLed at every fault point (during dbt build, the
 # gate, publish, between the renames), then recovered; about ten minutes: its own CI step.

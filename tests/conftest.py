@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from collectwatch.config import NO_TELEMETRY_ENV
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="collectwatch-tests-"))
@@ -21,3 +23,14 @@ from collectwatch.config import Settings  # noqa: E402
 from collectwatch.orchestration import apply_embedded_airflow_env  # noqa: E402
 
 apply_embedded_airflow_env(Settings.from_env())
+
+
+def pytest_collection_modifyitems(items):
+    """Groups for `pytest -n 2 --dist loadgroup` (make pytest): the end-to-end modules share
+    one session pipeline and must run in order on one worker, so must the portal's modules
+    (one publication, one server); every other module stays whole on one worker, so its
+    module-scoped fixtures are built once."""
+    for item in items:
+        folder = item.path.parent.name
+        group = folder if folder in {"e2e", "portal"} else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))

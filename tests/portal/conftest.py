@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 import uvicorn
 from scoped_publication import AS_OF, EMPTY_PROVINCE, PERIOD, UPLOAD_LIMIT, complete_scopes
@@ -104,12 +105,23 @@ def lenders(generated) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def issued(tokens, provinces, lenders):
-    """A token for every scope: national, public, each province with data, a province
-    without data, and a submitter (a lender of the generated month)."""
+def reporting_provinces(settings, published) -> list[str]:
+    """Provinces with at least one reporting lender in the generated month."""
+    rows = pd.read_parquet(published.dataset("internal", "outsourcing_by_region").path)
+    provinces = rows[(rows["level"] == "province") & (rows["reporting_lenders"] > 0)]
+    return sorted(set(provinces["region_code"].astype(str)))
+
+
+@pytest.fixture(scope="session")
+def issued(tokens, reporting_provinces, lenders):
+    """A token for every kind of scope: national, public, a submitter (a lender of the
+    generated month), a province without reporters, and the first and last province with
+    reporters. Every province's folder is laid out by the same code, so two of them stand
+    for all 31 (each scope is checked against every published file)."""
+    assert len(reporting_provinces) >= 2 and EMPTY_PROVINCE not in reporting_provinces
     submitter = lenders[0]
     scopes = ["national", "public", f"submitter:{submitter}", f"province:{EMPTY_PROVINCE}"]
-    scopes += [f"province:{code}" for code in provinces]
+    scopes += [f"province:{code}" for code in (reporting_provinces[0], reporting_provinces[-1])]
     return {scope: tokens.issue(Scope.parse(scope), 1, f"test {scope}")[1] for scope in scopes}
 
 

@@ -112,3 +112,18 @@ def complete_scopes(settings: Settings, period: str) -> dict:
     pointer["manifest_sha256"] = sha256_file(version_dir / "manifest.json")
     atomic_write_bytes(pointer_path, json.dumps(pointer, indent=2, sort_keys=True).encode())
     return manifest
+
+
+AUDIT_PAGE = 10_000  # the audit API's largest page
+
+
+def audit_entries(http, after: int = 0) -> list[dict]:
+    """Every audit entry above ``after``, oldest first, a page at a time. A short page is
+    the last: each page request is itself audited, so "until empty" would never end."""
+    entries: list[dict] = []
+    while True:
+        page = http.get("/api/audit", params={"after": after, "limit": AUDIT_PAGE}).json()
+        entries += page
+        if len(page) < AUDIT_PAGE:
+            return entries
+        after = page[-1]["entry_id"]

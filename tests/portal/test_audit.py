@@ -10,7 +10,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
-from scoped_publication import PERIOD
+from scoped_publication import PERIOD, audit_entries
 
 from collectwatch.config import CHINA_TZ
 from collectwatch.portal.auth import Scope
@@ -20,12 +20,11 @@ TABLE = "recovery_by_bucket"
 
 def _entries(client, national: str, after: int) -> list[dict]:
     with client(national) as http:
-        return http.get("/api/audit", params={"after": after, "limit": 10000}).json()
+        return audit_entries(http, after)
 
 
 def _last_id(client, national: str) -> int:
-    with client(national) as http:
-        return http.get("/api/audit", params={"limit": 10000}).json()[-1]["entry_id"]
+    return _entries(client, national, 0)[-1]["entry_id"]
 
 
 def _reversed_file(generated, uscc: str) -> tuple[str, bytes]:

@@ -9,7 +9,7 @@ import io
 
 import httpx
 import pytest
-from scoped_publication import PERIOD, UPLOAD_LIMIT
+from scoped_publication import PERIOD, UPLOAD_LIMIT, audit_entries
 
 from collectwatch.portal.auth import Scope
 
@@ -189,10 +189,8 @@ def test_an_oversize_stream_is_cut_off_while_streaming(client, submitter, issued
         status = upload(client, submitter, name, body()).status_code
     except httpx.TransportError:  # the server may close before the client finished writing
         status = None
-    entries, after = [], 0
-    with client(issued["national"]) as http:  # oldest first, a page at a time
-        while page := http.get("/api/audit", params={"after": after, "limit": 10000}).json():
-            entries, after = entries + page, page[-1]["entry_id"]
+    with client(issued["national"]) as http:
+        entries = audit_entries(http)
     refused = [e for e in entries if e["action"] == "upload" and e["status"] == 413]
     assert status in (413, None)
     streamed = refused[-1]

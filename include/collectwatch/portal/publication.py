@@ -10,7 +10,9 @@ written before scopes were recorded, its top folder: ``internal``, ``public``,
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from collectwatch.config import Settings
@@ -87,8 +89,12 @@ class Release:
     def entitled(self, scope: Scope) -> list[PublishedFile]:
         return [file for file in self.files if scope.may_read(file.scope)]
 
+    @cached_property
+    def _by_relative(self) -> dict[str, PublishedFile]:
+        return {file.relative: file for file in self.files}
+
     def file(self, relative: str) -> PublishedFile | None:
-        return next((file for file in self.files if file.relative == relative), None)
+        return self._by_relative.get(relative)
 
     def dataset(self, folder: str, table: str) -> PublishedFile | None:
         """The Parquet file of ``table`` in a scope folder (what previews and charts read)."""
@@ -136,16 +142,38 @@ def _file(period: str, version: int, folder: Path, relative: str, entry: dict):
     )
 
 
+# A publication has hundreds of files (every province's folder in three formats), and every
+# request needs its release: the parsed, hash-checked manifest is kept while latest.json's
+# bytes and the manifest file's identity (inode, size, mtime) stay the same.
+_RELEASES: dict[Path, tuple[tuple, Release]] = {}
+_RELEASES_LOCK = threading.Lock()
+
+
 def release(settings: Settings, period: str) -> Release | None:
     """The latest release of ``period``; the manifest's hash is checked against latest.json."""
     if not PERIOD_PATTERN.match(period):
         return None
     pointer_path = settings.publish_dir / period / "latest.json"
-    if not pointer_path.exists():
+    try:
+        pointer_bytes = pointer_path.read_bytes()
+    except FileNotFoundError:
         return None
-    pointer = json.loads(pointer_path.read_text())
-    folder = settings.publish_dir / period / pointer["path"]
-    manifest_path = folder / "manifest.json"
+    pointer = json.loads(pointer_bytes)
+    manifest_path = settings.publish_dir / period / pointer["path"] / "manifest.json"
+    stat = manifest_path.stat()
+    key = (pointer_bytes, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _RELEASES_LOCK:
+        cached = _RELEASES.get(pointer_path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = _read_release(period, pointer, manifest_path)
+    with _RELEASES_LOCK:
+        _RELEASES[pointer_path] = (key, found)
+    return found
+
+
+def _read_release(period: str, pointer: dict, manifest_path: Path) -> Release:
+    folder = manifest_path.parent
     expected = pointer.get("manifest_sha256")
     if expected and sha256_file(manifest_path) != expected:
         raise ManifestMismatch(f"{manifest_path} does not match latest.json's hash")
