@@ -1,7 +1,7 @@
-"""The authorization matrix: every scope × every published file (every table, every
-region's folder, every format) × every endpoint, against the real server. A scope gets
-exactly its entitled files and rows — and nothing else, anywhere: not a download, not a
-preview row, not a link, not a name in a chart."""
+"""The authorization matrix: a scope of every kind (conftest.issued) × every published
+file (every table, every region's folder, every format) × every endpoint, against the real
+server. A scope gets exactly its entitled files and rows — and nothing else, anywhere: not
+a download, not a preview row, not a link, not a name in a chart."""
 
 from __future__ import annotations
 
