@@ -147,11 +147,17 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Commands that start a scheduler: it never queues a task whose pool does not exist.
+SCHEDULING_AIRFLOW_COMMANDS = {"standalone", "scheduler"}
+
+
 def _airflow(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
-    from collectwatch.orchestration import embedded_airflow_env
+    from collectwatch.orchestration import embedded_airflow_env, prepare_embedded_metadata
 
+    if SCHEDULING_AIRFLOW_COMMANDS & set(args.airflow_args[:1]):
+        prepare_embedded_metadata(settings)
     env = {**os.environ, **embedded_airflow_env(settings)}
     return subprocess.call([sys.executable, "-m", "airflow", *args.airflow_args], env=env)
 

@@ -75,15 +75,21 @@ def ensure_pools(settings: Settings) -> None:
         )
 
 
+def prepare_embedded_metadata(settings: Settings) -> None:
+    """This process on the embedded metadata database, migrated and with the DAGs' pools:
+    what `dag.test()` and a standalone scheduler need before the first task."""
+    apply_embedded_airflow_env(settings)
+    settings.ensure_dirs()
+    migrate_metadata(settings)
+    ensure_pools(settings)
+
+
 def run_embedded(
     settings: Settings, periods: list[str], full_refresh: bool = False, as_of: str | None = None
 ) -> dict:
     """Run collect_submissions, then nightly_supervision for ``periods``, through the
     real DAGs with dag.test() on the embedded metadata database."""
-    apply_embedded_airflow_env(settings)
-    settings.ensure_dirs()
-    migrate_metadata(settings)
-    ensure_pools(settings)
+    prepare_embedded_metadata(settings)
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(settings.project_dir / "dags"))

@@ -50,3 +50,23 @@ def test_embedded_metadata_gets_the_pools_and_a_resized_pool_is_put_back():
     pool = Pool.get_pool(settings.warehouse_pool)
     assert (pool.slots, pool.include_deferred) == (1, False)
     assert "one writer" in pool.description
+
+
+def test_airflow_standalone_creates_the_pools_before_the_scheduler_starts(monkeypatch, tmp_path):
+    """`make airflow` (collectwatch airflow standalone) on a metadata database that no
+    pipeline run has touched: the pools exist before Airflow itself is started."""
+    from airflow.models.pool import Pool
+
+    from collectwatch import cli
+
+    settings = Settings.from_env()
+    migrate_metadata(settings)
+    if Pool.get_pool(settings.warehouse_pool):
+        Pool.delete_pool(settings.warehouse_pool)
+    started = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda command, env: started.append(command) or 0)
+
+    assert cli.main(["airflow", "standalone"]) == 0
+
+    assert started[0][-1] == "standalone"
+    assert Pool.get_pool(settings.warehouse_pool).slots == 1
