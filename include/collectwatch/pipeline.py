@@ -117,6 +117,13 @@ def previous_month(today: datetime) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def shift_period(period: str, months: int) -> str:
+    """The YYYY-MM period ``months`` after ``period`` (before it when negative)."""
+    year, month = map(int, period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def periods_between(first: str, last: str) -> list[str]:
     """Every YYYY-MM period from ``first`` to ``last``, both included (a backfill range)."""
     for period in (first, last):
@@ -124,12 +131,16 @@ def periods_between(first: str, last: str) -> list[str]:
             raise ValueError(f"period {period!r} is not YYYY-MM")
     if first > last:
         raise ValueError(f"--from {first} is after --to {last}")
-    year, month = map(int, first.split("-"))
-    periods = []
-    while f"{year:04d}-{month:02d}" <= last:
-        periods.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    periods = [first]
+    while periods[-1] < last:
+        periods.append(shift_period(periods[-1], 1))
     return periods
+
+
+# A period's figures read the month before (flow rates, month-on-month changes, the previous
+# share, whether last month's cell was published) and the same month a year before
+# (year-on-year changes): when a period's inputs change, these later periods change too.
+DEPENDENT_PERIOD_OFFSETS = (1, 12)
 
 
 def current_inputs(settings: Settings) -> dict[str, dict[str, str]]:
@@ -141,16 +152,25 @@ def current_inputs(settings: Settings) -> dict[str, dict[str, str]]:
 
 
 def plan_periods(settings: Settings, requested: list[str] | None, now: datetime) -> list[str]:
-    """The requested periods, or: the previous month plus every period whose current
-    submissions changed since its latest publication, oldest first."""
+    """The requested periods, or: the previous month, every period whose current
+    submissions changed since its latest publication, and every published period whose
+    figures read a changed one (the month after, the same month a year after), oldest
+    first."""
     if requested:
         return sorted(set(requested))
-    periods = {previous_month(now)}
-    for period, inputs in current_inputs(settings).items():
-        manifest = latest_manifest(settings, period)
-        if manifest is None or manifest.get("input_submissions") != inputs:
-            periods.add(period)
-    return sorted(periods)
+    changed = {
+        period
+        for period, inputs in current_inputs(settings).items()
+        if (manifest := latest_manifest(settings, period)) is None
+        or manifest.get("input_submissions") != inputs
+    }
+    dependents = {
+        later
+        for period in changed
+        for later in (shift_period(period, months) for months in DEPENDENT_PERIOD_OFFSETS)
+        if latest_manifest(settings, later) is not None
+    }
+    return sorted({previous_month(now)} | changed | dependents)
 
 
 # --- recovery and housekeeping -----------------------------------------------------------

@@ -65,6 +65,27 @@ def test_plan_periods_previous_month_and_periods_whose_inputs_changed(settings):
     ]
 
 
+def test_a_correction_replans_the_published_periods_that_read_it(settings):
+    """A resubmission for 2025-06 after publication: 2025-07 (its flow rates and month-on-
+    month changes read 2025-06) and 2026-06 (year-on-year) are rebuilt too; 2025-08, two
+    months later, is not."""
+    store = StateStore(settings.submissions_db)
+    for period in ("2025-06", "2025-07", "2025-08", "2026-06"):
+        inputs = {_accept(store, "91440300MA5G8XXXXM", period, period): period}
+        _publish_manifest(settings, period, inputs)
+    _accept(store, "91440300MA5G8XXXXM", "2025-06", "corrected")
+    assert pipeline.plan_periods(settings, None, NOW) == [
+        "2025-06",
+        "2025-07",
+        "2026-06",
+        "2026-10",  # the previous month, as every night
+    ]
+    # A change in December reaches January of the next year.
+    _accept(store, "91440300MA5G8XXXXM", "2025-12", "late")
+    _publish_manifest(settings, "2026-01", {})
+    assert {"2025-12", "2026-01"} <= set(pipeline.plan_periods(settings, None, NOW))
+
+
 def test_periods_between_spans_a_year_end_and_rejects_nonsense():
     assert pipeline.periods_between("2025-11", "2026-02") == [
         "2025-11", "2025-12", "2026-01", "2026-02",
