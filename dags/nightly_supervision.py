@@ -3,8 +3,9 @@
 
 02:00 Asia/Shanghai every night. First completes a release a crash interrupted and
 removes what interrupted runs left behind (staging, candidates; old ones by age). Plans
-the periods to rebuild (the previous month plus every period whose current submissions
-changed since its last publication, or the `periods` param), builds a candidate
+the periods to rebuild (the previous month, every period whose current submissions
+changed since its last publication and the published month after and year after each of
+those, or the `periods` param), builds a candidate
 warehouse with `dbt build`, exports each period's tables and runs the Great Expectations
 gate over exactly those files, then publishes a new version per period and swaps the
 warehouse in (`latest.json` last). A failed gate
