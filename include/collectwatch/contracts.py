@@ -23,6 +23,13 @@ DATE = "DATE"
 PERIOD_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])\Z")
 
 
+def shift_period(period: str, months: int) -> str:
+    """The YYYY-MM period ``months`` after ``period`` (before it when negative)."""
+    year, month = map(int, period.split("-"))
+    index = year * 12 + month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

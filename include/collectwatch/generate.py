@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from collectwatch.config import CHINA_TZ, Settings
-from collectwatch.contracts import SUBMISSION_TYPES, file_name
+from collectwatch.contracts import SUBMISSION_TYPES, file_name, shift_period
 from collectwatch.uscc import sql_check_character
 
 
@@ -882,7 +882,7 @@ class _Generator:
             "outsourcing_share_jump": {
                 "lender_uscc": jump,
                 "jumps_in_this_period": self.jumps_this_month,
-                "base_period": _previous_period(self.period),
+                "base_period": shift_period(self.period, -1),
                 "added_outsourced_fraction": OUTSOURCING_JUMP,
             },
             "clean_agencies": [a for a in agencies if a not in planted_agencies],
@@ -918,11 +918,6 @@ def _date_files(out_dir: Path, period: str, late_lender: str, due_day: int, exte
     for path in out_dir.glob(f"*/*.{extension}"):
         stamp = late if path == late_file else on_time
         os.utime(path, (stamp, stamp))
-
-
-def _previous_period(period: str) -> str:
-    year, month = int(period[:4]), int(period[5:7]) - 1
-    return f"{year - (month == 0):04d}-{month or 12:02d}"
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, file_format: str) -> int:

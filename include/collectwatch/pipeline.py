@@ -23,6 +23,7 @@ from pathlib import Path
 from collectwatch import __version__
 from collectwatch.alerts import notify
 from collectwatch.config import CHINA_TZ, Settings
+from collectwatch.contracts import shift_period
 from collectwatch.faults import fault_point
 from collectwatch.files import atomic_write_bytes, file_lock
 from collectwatch.intake.lifecycle import StateStore
@@ -111,17 +112,7 @@ def intake_batch(settings: Settings, paths: list[str]) -> dict:
 
 
 def previous_month(today: datetime) -> str:
-    year, month = today.year, today.month - 1
-    if month == 0:
-        year, month = year - 1, 12
-    return f"{year:04d}-{month:02d}"
-
-
-def shift_period(period: str, months: int) -> str:
-    """The YYYY-MM period ``months`` after ``period`` (before it when negative)."""
-    year, month = map(int, period.split("-"))
-    index = year * 12 + month - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    return shift_period(f"{today.year:04d}-{today.month:02d}", -1)
 
 
 def periods_between(first: str, last: str) -> list[str]:
@@ -168,7 +159,7 @@ def plan_periods(settings: Settings, requested: list[str] | None, now: datetime)
         later
         for period in changed
         for later in (shift_period(period, months) for months in DEPENDENT_PERIOD_OFFSETS)
-        if latest_manifest(settings, later) is not None
+        if latest(settings, later) is not None
     }
     return sorted({previous_month(now)} | changed | dependents)
 

@@ -105,7 +105,7 @@ def lenders(generated) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def reporting_provinces(settings, published) -> list[str]:
+def reporting_provinces(published) -> list[str]:
     """Provinces with at least one reporting lender in the generated month."""
     rows = pd.read_parquet(published.dataset("internal", "outsourcing_by_region").path)
     provinces = rows[(rows["level"] == "province") & (rows["reporting_lenders"] > 0)]
