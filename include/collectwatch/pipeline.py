@@ -13,7 +13,6 @@ Values passed between stages are small JSON-able dicts (they travel as Airflow X
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections import Counter
 from dataclasses import asdict
@@ -23,7 +22,7 @@ from pathlib import Path
 from collectwatch import __version__
 from collectwatch.alerts import notify
 from collectwatch.config import CHINA_TZ, Settings
-from collectwatch.contracts import shift_period
+from collectwatch.contracts import PERIOD_PATTERN, shift_period
 from collectwatch.faults import fault_point
 from collectwatch.files import atomic_write_bytes, file_lock
 from collectwatch.intake.lifecycle import StateStore
@@ -53,7 +52,6 @@ BATCH_FILES = 300
 BATCH_BYTES = 2 * 1024**3
 
 
-PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Written beside a candidate the gate blocked: kept for inspection until it ages out.
 KEPT_MARKER = "kept.json"
 

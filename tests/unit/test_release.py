@@ -95,6 +95,10 @@ def test_periods_between_spans_a_year_end_and_rejects_nonsense():
         pipeline.periods_between("2026-09", "2026-08")
     with pytest.raises(ValueError, match="YYYY-MM"):
         pipeline.periods_between("2026-13", "2027-01")
+    # Full-width digits and a trailing newline are not a period (contracts.PERIOD_PATTERN).
+    for malformed in ("２０２６-08", "2026-08\n"):
+        with pytest.raises(ValueError, match="YYYY-MM"):
+            pipeline.periods_between(malformed, "2026-09")
 
 
 def _run_id(age: timedelta, tail: str) -> str:
