@@ -17,11 +17,20 @@ CHUNK = 8 * 1024 * 1024
 
 
 def sha256_file(path: Path) -> str:
+    return sha256_and_lines(path)[0]
+
+
+def sha256_and_lines(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its number of lines (a last line without a line feed
+    counts), from one read."""
     digest = hashlib.sha256()
+    lines, last = 0, b"\n"
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
 
 
 def temporary_sibling(path: Path) -> Path:

@@ -97,7 +97,7 @@ def intake_batch(settings: Settings, paths: list[str]) -> dict:
     """Intake every file of a batch over one connection; each gets its own status and
     report."""
     with IntakeSession(settings) as session:
-        results = [session.intake(Path(path)) for path in paths if Path(path).exists()]
+        results = session.intake_many([Path(path) for path in paths])
     return {
         "statuses": dict(Counter(result.status for result in results)),
         "submissions": [

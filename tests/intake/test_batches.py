@@ -1,12 +1,28 @@
 """Batches: the registry goes first and is in effect for the rest of the same batch; the
-generator's registry covers every submitter it writes."""
+generator's registry covers every submitter it writes; the clean CSV files of a batch are
+read by one query and each still gets exactly the verdict, report and raw version it gets
+when taken alone."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
 from collectwatch import pipeline
+from collectwatch.config import Settings
 from collectwatch.intake import lifecycle
+from collectwatch.intake.clean import CleanBatch
+from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.intake.registry import ROLE_TYPES
-from conftest import read_rows
+from collectwatch.uscc import check_character
+from conftest import ON_TIME, Landing, read_rows, write_rows
+
+# A well-formed USCC the generated registry does not hold.
+UNKNOWN = "91440300MA5G8WWWW" + check_character("91440300MA5G8WWWW")
 
 
 def test_generated_registry_covers_every_submitter(month, settings):
@@ -60,3 +76,120 @@ def test_intake_registry_takes_only_registry_files(settings, landing):
     outcome = pipeline.intake_registry(settings)
     assert [s["file"] for s in outcome["submissions"]] == [registry.name]
     assert events.exists() and not registry.exists()
+
+
+def _contact_logs(month) -> list[Path]:
+    return sorted(p for p in month.files if p.name.startswith("contact_events__"))
+
+
+def _plant(path: Path, edit) -> None:
+    rows, fieldnames = read_rows(path)
+    write_rows(path, edit(rows), fieldnames)
+    os.utime(path, (ON_TIME, ON_TIME))
+
+
+def _land_contact_logs(settings, month) -> list[Path]:
+    """Every contact log of the month, with a row finding (an unknown channel, row 6), a
+    duplicate key (row 2 repeated), a counterparty the registry does not know (row 4) and,
+    in a fourth, an unbalanced quote that makes the whole batch unreadable as CSV;
+    the others are clean."""
+    landed = []
+    for source in _contact_logs(month):
+        target = settings.landing_dir / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        os.utime(target, (ON_TIME, ON_TIME))
+        landed.append(target)
+    _plant(landed[0], lambda rows: [*rows[:4], {**rows[4], "channel": "fax"}, *rows[5:]])
+    _plant(landed[1], lambda rows: [*rows, rows[0]])
+    _plant(landed[2], lambda rows: [*rows[:2], {**rows[2], "lender_uscc": UNKNOWN}, *rows[3:]])
+    return landed
+
+
+def _outcome(result) -> tuple:
+    report = result.report
+    findings = sorted((f["rule_id"], f["row"], f["field"], f["value"]) for f in report.findings)
+    return result.status, dict(report.rule_counts), findings
+
+
+def _raw_rows(settings, result) -> list[tuple]:
+    if result.status == lifecycle.REJECTED:
+        return []
+    submission = lifecycle.StateStore(settings.submissions_db).get(result.submission_id)
+    path = settings.raw_dir / submission.raw_path
+    return duckdb.connect().execute(f"select * from read_parquet('{path}')").fetchall()
+
+
+def _alone(tmp_path, month, landed) -> dict[str, tuple]:
+    """Every landed file taken alone in a data root of its own."""
+    alone = {}
+    for index, path in enumerate(landed):
+        settings = Settings.from_env().with_data_dir(tmp_path / f"alone-{index}")
+        assert Landing(settings, month).intake("institution_registry").status == "accepted"
+        target = settings.landing_dir / path.parent.name / path.name
+        target.parent.mkdir(parents=True)
+        shutil.copy2(path, target)
+        result = intake_file(target, settings)
+        alone[path.name] = (_outcome(result), _raw_rows(settings, result))
+    return alone
+
+
+def test_a_batch_read_as_one_gives_each_file_the_verdict_it_gets_alone(
+    tmp_path, settings, month, monkeypatch
+):
+    landed = _land_contact_logs(settings, month)
+    expected = _alone(tmp_path, month, landed)
+    batches_read = []
+    original = CleanBatch._read
+    monkeypatch.setattr(
+        CleanBatch, "_read", lambda self, *a: batches_read.append(a[1]) or original(self, *a)
+    )
+
+    with IntakeSession(settings) as session:
+        results = session.intake_many(landed)
+
+    assert len(batches_read) == 1 and len(batches_read[0]) == len(landed)
+    got = {r.path.name: (_outcome(r), _raw_rows(settings, r)) for r in results}
+    assert got == expected
+    # The planted findings are where they were planted, and only there.
+    outcomes = {name: outcome for name, (outcome, _) in got.items()}
+    assert ("V003", 6, "channel", "fax") in outcomes[landed[0].name][2]
+    assert outcomes[landed[1].name][1] == {"V010": 2}
+    assert [(f[0], f[1]) for f in outcomes[landed[2].name][2]] == [("Q005", 4)]
+    assert {o[0] for name, o in outcomes.items() if name not in {p.name for p in landed[:3]}} == {
+        lifecycle.ACCEPTED
+    }
+    assert not list(settings.intake_work_dir.glob("*.parquet"))  # nothing left behind
+
+
+def _unterminated_quote_at_the_end(text: str) -> str:
+    return text + '"unbalanced,quote\n'
+
+
+def _extra_cell_in_the_middle(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    return "".join([*lines[:3], lines[3].rstrip("\n") + ",extra\n", *lines[4:]])
+
+
+@pytest.mark.parametrize("malform", [_unterminated_quote_at_the_end, _extra_cell_in_the_middle])
+def test_a_malformed_file_in_a_batch_gets_the_verdict_it_gets_alone(
+    tmp_path, settings, month, malform
+):
+    """A malformed record fails the batch's read (then every file is read alone), or, as
+    DuckDB 2.0 does with a last record holding an unterminated quote among many files, is
+    dropped without an error: the file's line count catches that."""
+    landed = _land_contact_logs(settings, month)
+    broken = landed[3]
+    broken.write_text(malform(broken.read_text(encoding="utf-8")), encoding="utf-8")
+    os.utime(broken, (ON_TIME, ON_TIME))
+    expected = _alone(tmp_path, month, landed)
+
+    with IntakeSession(settings) as session:
+        results = session.intake_many(landed)
+
+    got = {r.path.name: (_outcome(r), _raw_rows(settings, r)) for r in results}
+    assert got == expected
+    assert got[broken.name][0][0] == lifecycle.REJECTED
+    # The three planted files and the malformed one are not accepted; the rest are.
+    accepted = {name for name, (outcome, _) in got.items() if outcome[0] == lifecycle.ACCEPTED}
+    assert accepted == {p.name for p in landed[4:]}

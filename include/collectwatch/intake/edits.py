@@ -95,9 +95,11 @@ class _CellRules:
     submitter) are tested on every row.
     """
 
-    def __init__(self, period: str, submitter_uscc: str, valid_codes: str | None = None):
+    def __init__(self, period: str, submitter: str, valid_codes: str | None = None):
         self.period = period
-        self.submitter_uscc = submitter_uscc
+        # The submitter's USCC as SQL: a literal for one file; for a batch of files, an
+        # expression over the record's file name.
+        self.submitter = submitter
         # How a USCC cell is known valid: not among the file's invalid codes (table
         # ``invalid_codes``), or, where the file's codes are not known beforehand, among
         # the table ``valid_codes`` names, else by its check character.
@@ -122,7 +124,7 @@ class _CellRules:
         if column.type == TIMESTAMP:
             self._timestamp(column, cell, present)
         if column.name == submitter_column:
-            self.add("V013", column, f"{cell} <> '{self.submitter_uscc}'")
+            self.add("V013", column, f"{cell} <> {self.submitter}")
         self._malformed(column, cell, present)
 
     def _malformed(self, column: Column, cell: str, present: str) -> None:
@@ -254,10 +256,10 @@ def _invalid_codes(con: duckdb.DuckDBPyConnection, submission_type: SubmissionTy
 def _row_rules(
     submission_type: SubmissionType,
     period: str,
-    submitter_uscc: str,
+    submitter: str,
     valid_codes: str | None = None,
 ) -> _CellRules:
-    rules = _CellRules(period, submitter_uscc, valid_codes)
+    rules = _CellRules(period, submitter, valid_codes)
     for column in submission_type.columns:
         rules.column(column, submission_type.submitter_column)
     _cross_field_rules(submission_type, rules)
@@ -265,12 +267,13 @@ def _row_rules(
 
 
 def any_row_finding(
-    submission_type: SubmissionType, period: str, submitter_uscc: str, valid_codes: str
+    submission_type: SubmissionType, period: str, submitter: str, valid_codes: str
 ) -> str:
     """A boolean SQL expression over a row of normalised text cells: true exactly when
-    ``run_row_edits`` would list a finding for it (duplicate keys aside). USCC cells found
+    ``run_row_edits`` would list a finding for it (duplicate keys aside). ``submitter`` is
+    the submitter's USCC as SQL (a literal, or an expression per record). USCC cells found
     in table ``valid_codes`` are valid; others are checked one by one."""
-    return _row_rules(submission_type, period, submitter_uscc, valid_codes).any_finding()
+    return _row_rules(submission_type, period, submitter, valid_codes).any_finding()
 
 
 def run_row_edits(
@@ -281,7 +284,7 @@ def run_row_edits(
 ) -> None:
     """Fill table ``findings(rule_id, row_no, field, value)`` for table ``submission``."""
     _invalid_codes(con, submission_type)
-    rules = _row_rules(submission_type, period, submitter_uscc)
+    rules = _row_rules(submission_type, period, f"'{submitter_uscc}'")
     con.execute(
         f"""
         create or replace table findings as

@@ -14,15 +14,17 @@ from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION_TYPES
-from collectwatch.files import atomic_move, sha256_file
+from collectwatch.files import atomic_move, sha256_and_lines, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
-from collectwatch.intake.clean import CleanFile, clean_pass
+from collectwatch.intake.clean import CleanBatch, CleanFile, clean_pass
 from collectwatch.intake.crosschecks import Context, due_at, run_cross_edits
 from collectwatch.intake.edits import PERSONAL_DATA_RULES, run_row_edits
 from collectwatch.intake.formats import (
+    CsvLayout,
     HeaderMatch,
     UnreadableFile,
+    csv_layout,
     drop_submission,
     load_text_table,
 )
@@ -92,6 +94,11 @@ def _outcome(report: EditReport) -> str:
     return lifecycle.ACCEPTED
 
 
+def _identity(path: Path) -> tuple:
+    status = path.stat()
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 def _received_at(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, CHINA_TZ).isoformat(timespec="seconds")
 
@@ -120,6 +127,13 @@ class IntakeSession:
         self.registry = Registry(self.con, settings, self.store)
         self.decided_any = False
         self.clean: CleanFile | None = None
+        # Clean-path batches (see ``intake_many``): a planned file's group, each group's
+        # files and layout, and the batches read so far.
+        self.planned: dict[str, tuple] = {}
+        self.groups: dict[tuple, tuple[dict[str, int], CsvLayout]] = {}
+        # path -> (SHA-256, identity of the file read while planning)
+        self.digests: dict[str, tuple[str, tuple]] = {}
+        self.batches: dict[tuple, CleanBatch] = {}
 
     def __enter__(self) -> IntakeSession:
         return self
@@ -129,6 +143,7 @@ class IntakeSession:
 
     def close(self) -> None:
         self._discard_clean_file()
+        self._forget_batches()
         self.con.close()
         if self.store is not None:
             self.store.close()
@@ -146,9 +161,7 @@ class IntakeSession:
             return report, False
         submission_type = SUBMISSION_TYPES[parts["type"]]
         self._discard_clean_file()
-        self.clean = clean_pass(
-            self.con, path, submission_type, parts["period"], parts["uscc"], self.settings
-        )
+        self.clean = self._clean_file(path, submission_type, parts)
         if self.clean is not None:
             report.source = self.clean.source
             self.con.execute(
@@ -180,6 +193,73 @@ class IntakeSession:
         run_row_edits(self.con, submission_type, parts["period"], parts["uscc"])
         self.con.execute("insert into findings by name select * from format_findings")
         return True
+
+    def _clean_file(self, path: Path, submission_type, parts: dict) -> CleanFile | None:
+        """The clean path's typed file: cut from the file's batch when it has one, else
+        read alone."""
+        batch = self._batch_of(path, parts["period"])
+        if batch is not None:
+            return batch.take(self.con, path)
+        return clean_pass(
+            self.con, path, submission_type, parts["period"], parts["uscc"], self.settings
+        )
+
+    def _batch_of(self, path: Path, period: str) -> CleanBatch | None:
+        """The read batch with a verdict on ``path`` (read at the first file that asks)."""
+        key = self.planned.get(str(path))
+        if key is None or self._planned_digest(path) is None:
+            return None
+        if key not in self.batches:
+            lines, layout = self.groups[key]
+            self.registry.fill_in_effect(period)
+            self.batches[key] = CleanBatch(
+                self.con, lines, layout, SUBMISSION_TYPES[key[0]], period, self.settings
+            )
+        batch = self.batches[key]
+        return batch if batch.covers(path) else None
+
+    def _plan_batches(self, paths: list[Path]) -> None:
+        """Group the CSV files that may take the clean path by type, period and layout;
+        groups of two or more files are read as one batch. A file whose name or place
+        is wrong is left out (its own edits report it), as is the registry, which changes
+        what the other files are checked against."""
+        for path in paths:
+            match = FILE_NAME_PATTERN.match(path.name)
+            if (
+                match is None
+                or match["type"] not in SUBMISSION_TYPES
+                or match["type"] == REGISTRY_TYPE
+                or match["uscc"] != path.parent.name
+                or path.suffix.lower() != ".csv"
+                or path.is_symlink()
+                or not path.is_file()
+                or not 0 < path.stat().st_size <= self.settings.max_file_bytes
+            ):
+                continue
+            layout = csv_layout(path, SUBMISSION_TYPES[match["type"]])
+            if layout is None:
+                continue
+            key = (match["type"], match["period"], layout.cells, layout.encoding)
+            identity = _identity(path)
+            digest, lines = sha256_and_lines(path)
+            self.digests[str(path)] = (digest, identity)
+            self.groups.setdefault(key, ({}, layout))[0][str(path)] = lines
+        for key, (grouped, _) in list(self.groups.items()):
+            if len(grouped) < 2:
+                del self.groups[key]
+                continue
+            self.planned |= {str(path): key for path in grouped}
+
+    def _planned_digest(self, path: Path) -> str | None:
+        """The SHA-256 read while planning, unless the file has been replaced or changed
+        since (then neither it nor the batch's verdict is used)."""
+        digest, identity = self.digests.get(str(path), (None, None))
+        return digest if identity is not None and identity == _identity(path) else None
+
+    def _forget_batches(self) -> None:
+        for batch in self.batches.values():
+            batch.close()
+        self.planned, self.groups, self.batches, self.digests = {}, {}, {}, {}
 
     def _discard_clean_file(self) -> None:
         """Delete the clean path's typed Parquet of the previous file unless it was moved
@@ -225,7 +305,7 @@ class IntakeSession:
         """Take one landed file through the submission lifecycle."""
         path = Path(path)
         folder_uscc = folder_uscc or path.parent.name
-        sha256 = sha256_file(path)
+        sha256 = self._planned_digest(path) or sha256_file(path)
         repeat = self._identical(path, sha256, folder_uscc)
         if repeat is not None:
             return repeat
@@ -234,7 +314,19 @@ class IntakeSession:
         result = self._decide(path, report, received_at)
         if result.status == lifecycle.ACCEPTED and report.submission_type == REGISTRY_TYPE:
             self.registry.load()
+            self._forget_batches()  # their verdicts used the registry before this one
         return result
+
+    def intake_many(self, paths: list[Path]) -> list[IntakeResult]:
+        """Take many landed files through the lifecycle, one after the other, as ``intake``
+        does; the clean CSV files of one type, period and layout are read by one query
+        (``CleanBatch``) instead of one each. Every file gets its own status and report."""
+        paths = [Path(path) for path in paths]
+        self._plan_batches(paths)
+        try:
+            return [self.intake(path) for path in paths if path.exists()]
+        finally:
+            self._forget_batches()
 
     def _identical(self, path: Path, sha256: str, folder_uscc: str) -> IntakeResult | None:
         """A byte-identical resubmission is a no-op: same id, same report. Only for the

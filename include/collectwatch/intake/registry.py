@@ -86,12 +86,9 @@ class Registry:
             return earlier[-1]
         return self.periods[0] if self.periods else None
 
-    def permission(self, uscc: str, submission_type: str, period: str) -> Permission:
-        """Whether ``uscc`` may submit ``submission_type`` for ``period``; also fills table
-        ``registry_in_effect`` (uscc, role, status, reporting) for the row-level counterparty
-        edit. ``reporting``: the institution still reports for this period. A suspended
-        institution keeps its book and must keep reporting it; a revoked one reports the
-        periods that began before its licence ended (valid_to), and no later ones."""
+    def fill_in_effect(self, period: str) -> str | None:
+        """Table ``registry_in_effect`` for ``period`` (see ``permission``); the period of
+        the registry in effect."""
         registry_period = self.period_in_effect(period)
         self.con.execute(
             "create or replace temp table registry_in_effect as "
@@ -100,6 +97,15 @@ class Registry:
             "from registry where registry_period = ?",
             [period, registry_period],
         )
+        return registry_period
+
+    def permission(self, uscc: str, submission_type: str, period: str) -> Permission:
+        """Whether ``uscc`` may submit ``submission_type`` for ``period``; also fills table
+        ``registry_in_effect`` (uscc, role, status, reporting) for the row-level counterparty
+        edit. ``reporting``: the institution still reports for this period. A suspended
+        institution keeps its book and must keep reporting it; a revoked one reports the
+        periods that began before its licence ended (valid_to), and no later ones."""
+        registry_period = self.fill_in_effect(period)
         if uscc == self.settings.regulator_uscc:
             return self._decide(REGULATOR, registry_period, uscc, submission_type)
         if submission_type == REGISTRY_TYPE:
