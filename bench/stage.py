@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 from collectwatch import pipeline
@@ -24,10 +28,13 @@ AS_OF = "2026-11-20T02:00:00+08:00"
 
 
 def intake(settings: Settings, args: argparse.Namespace) -> dict:
-    """What collect_submissions does: the registry first, then every batch of the rest."""
+    """What collect_submissions does: the registry first, then every batch of the rest in
+    ``--workers`` processes at once, as that many executor slots run the mapped intake
+    tasks (the state store takes concurrent writers; one batch per task)."""
     results = [pipeline.intake_registry(settings)]
-    for batch in pipeline.landing_batches(settings):
-        results.append(pipeline.intake_batch(settings, batch))
+    batches = pipeline.landing_batches(settings)
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+        results += pool.map(partial(pipeline.intake_batch, settings), batches)
     statuses: dict[str, int] = {}
     for result in results:
         for status, count in result["statuses"].items():
@@ -158,6 +165,9 @@ def main() -> None:
     parser.add_argument("--staged", help="a staged publication folder (floor-gate)")
     parser.add_argument("--warehouse", help="a candidate warehouse (floor-publish)")
     parser.add_argument("--scratch", help="a folder for the floors' output")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="intake processes (default: cores)"
+    )
     args = parser.parse_args()
     result = STAGES[args.stage](Settings.from_env(), args)
     if args.output:

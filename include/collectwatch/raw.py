@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
@@ -129,10 +130,18 @@ def write_submission_log(
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
-    # executemany refuses an empty list; an empty store (only rejections) is normal.
-    if rows:
-        placeholders = ", ".join("?" for _ in rows[0])
-        con.executemany(f"insert into {table} values ({placeholders})", rows)
+    """Insert the state store's rows (submissions, not data) as one Arrow table: DuckDB's
+    executemany inserts row by row, ~3 ms a row, and a national month has ~16,000."""
+    if not rows:  # an empty store (only rejections) is normal
+        return
+    columns = [pa.array(values) for values in zip(*rows, strict=True)]
+    con.register(
+        "inserted_rows", pa.Table.from_arrays(columns, [f"c{i}" for i in range(len(columns))])
+    )
+    try:
+        con.execute(f"insert into {table} select * from inserted_rows")
+    finally:
+        con.unregister("inserted_rows")
 
 
 def _write_schemas(con: duckdb.DuckDBPyConnection, folder: Path) -> None:

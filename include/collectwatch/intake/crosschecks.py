@@ -171,11 +171,7 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
         mine, theirs, other_type = "lender_uscc", "agency_uscc", "agency_caseload"
         this_amount, that_amount = "balance_assigned", "balance_received"
     counterparties = _distinct(con, theirs)
-    other = [
-        s
-        for s in _current(context, other_type, period=context.period)
-        if s.submitter_uscc in counterparties
-    ]
+    other = _current(context, other_type, period=context.period, submitters=sorted(counterparties))
     if not other:
         return
     tolerance = context.settings.reconciliation_tolerance

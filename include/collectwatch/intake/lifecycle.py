@@ -7,6 +7,7 @@ tasks may write at once: sequence numbers are allocated inside an immediate tran
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,9 +190,10 @@ class StateStore:
         submission_type: str | None = None,
         period: str | None = None,
         submitter_uscc: str | None = None,
+        submitters: list[str] | None = None,
     ) -> list[Submission]:
         """The accepted version of every (submitter, type, period), optionally only those
-        of one type, period or submitter."""
+        of one type, period, submitter or list of submitters."""
         filters = {
             "submission_type": submission_type,
             "period": period,
@@ -199,10 +201,15 @@ class StateStore:
         }
         chosen = {name: value for name, value in filters.items() if value is not None}
         where = "".join(f" and {name} = ?" for name in chosen)
+        values = [ACCEPTED, *chosen.values()]
+        if submitters is not None:
+            # a JSON array, so any number of submitters is one parameter
+            where += " and submitter_uscc in (select value from json_each(?))"
+            values.append(json.dumps(sorted(submitters)))
         with self._connect() as con:
             rows = con.execute(
                 f"select * from submissions where status = ?{where} order by submission_id",
-                (ACCEPTED, *chosen.values()),
+                values,
             ).fetchall()
         return [Submission(**row) for row in rows]
 

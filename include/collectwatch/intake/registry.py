@@ -66,6 +66,7 @@ class Registry:
         self.load()
 
     def load(self) -> None:
+        self.in_effect: tuple | None = None  # (period, registry period) of the table
         versions = self.store.current(REGISTRY_TYPE) if self.store else []
         self.periods = sorted(version.period for version in versions)
         if not versions:
@@ -90,6 +91,9 @@ class Registry:
         """Table ``registry_in_effect`` for ``period`` (see ``permission``); the period of
         the registry in effect."""
         registry_period = self.period_in_effect(period)
+        if self.in_effect == (period, registry_period):
+            return registry_period  # the table already holds it (a batch asks per file)
+        self.in_effect = (period, registry_period)
         self.con.execute(
             "create or replace temp table registry_in_effect as "
             "select uscc, role, status, status <> 'revoked' "
