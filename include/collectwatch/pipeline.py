@@ -49,7 +49,9 @@ from collectwatch.warehouse import (
 # A mapped intake task takes a batch of files: each task instance costs ~0.1 s under
 # dag.test() and seconds under a real executor, and a national month is ~12,000 files.
 BATCH_FILES = 300
-BATCH_BYTES = 2 * 1024**3
+# A batch's clean files are held typed in memory while it is cut into raw versions (see
+# intake.clean.CleanBatch): 1 GiB of CSV is ~1.5 GB there, and two batches run at once.
+BATCH_BYTES = 1024**3
 
 
 # Written beside a candidate the gate blocked: kept for inspection until it ages out.

@@ -69,7 +69,6 @@ def dbt_environment(settings: Settings, candidate: Path) -> dict[str, str]:
         "COLLECTWATCH_RAW_DIR": str(settings.raw_dir),
         "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "COLLECTWATCH_DUCKDB_THREADS": str(settings.duckdb_threads),
-        "COLLECTWATCH_DUCKDB_TEMP_DIR": str(settings.duckdb_temp_dir),
     }
 
 

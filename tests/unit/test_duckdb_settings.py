@@ -1,11 +1,20 @@
 """Every pipeline connection gets the configured memory limit, threads and a spill folder
-on the data volume: a query bigger than the limit spills there instead of failing."""
+on the data volume: a query bigger than the limit spills there instead of failing; dbt
+keeps building after a model spilled."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
-from collectwatch.config import Settings
+import duckdb
+
+from collectwatch.config import NO_TELEMETRY_ENV, Settings
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
 def test_a_query_over_the_memory_limit_spills_to_the_data_volume(tmp_path):
@@ -32,3 +41,43 @@ def test_a_query_over_the_memory_limit_spills_to_the_data_volume(tmp_path):
     assert count == 3_000_000
     assert spilled > 0
     assert settings.duckdb_temp_dir.parent == settings.data_dir
+
+
+def test_dbt_keeps_building_after_a_model_spilled(tmp_path):
+    """The project's own profile on a two-model project: the first model spills past a
+    64 MB limit, and the second (and its test) still run on the same DuckDB instance.
+    With temp_directory among the profile's settings, the second failed ("Cannot switch
+    temporary directory after the current one has been used", dbt-duckdb #600)."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: spill\nversion: '1.0.0'\nconfig-version: 2\nprofile: collectwatch\n"
+        "flags:\n  send_anonymous_usage_stats: false\n"
+    )
+    (project / "models" / "big.sql").write_text(
+        "{{ config(materialized='table') }}\n"
+        "select i, md5(i::varchar) as s from range(3000000) t(i) order by s"
+    )
+    (project / "models" / "after.sql").write_text(
+        "{{ config(materialized='table') }}\nselect count(distinct s) as n from {{ ref('big') }}"
+    )
+    (project / "models" / "after.yml").write_text(
+        "models:\n  - name: after\n    columns:\n      - name: n\n        data_tests: [not_null]\n"
+    )
+    environment = {
+        **os.environ,
+        **NO_TELEMETRY_ENV,
+        "COLLECTWATCH_WAREHOUSE_PATH": str(tmp_path / "candidate.duckdb"),
+        "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": "64MB",
+        "COLLECTWATCH_DUCKDB_THREADS": "1",
+    }
+    dbt = Path(sys.executable).with_name("dbt")
+    completed = subprocess.run(
+        [str(dbt), "build", "--project-dir", str(project), "--profiles-dir", str(DBT_PROJECT),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=environment, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    con = duckdb.connect(str(tmp_path / "candidate.duckdb"), read_only=True)
+    assert con.execute("select n from after").fetchone() == (3_000_000,)
+    assert "PASS=3" in completed.stdout

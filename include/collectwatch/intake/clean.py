@@ -138,10 +138,10 @@ class CleanBatch:
     A file read alone costs ~20 ms of DuckDB set-up before its first row (more than a
     small file's rows), and a national month has ~16,000 files. Here one streaming ``COPY``
     reads every file of the batch, normalises, tests and casts each record as the
-    single-file pass does, and writes one typed Parquet in file and record order, with
+    single-file pass does, and writes one typed temporary table in file and record order, with
     each record's file and whether any row edit, V016 or V017 would list a finding for it
     (a record with a finding is not cast: its typed cells are null). One scan of that
-    Parquet then counts, per file, its records, those with findings, and its distinct key
+    table then counts, per file, its records, those with findings, and its distinct key
     hashes. ``take`` cuts a file without findings or duplicate keys out of the batch as its
     typed Parquet; any other file takes the full path, exactly as if it had been read
     alone. If the batch itself cannot be read (a malformed record in some file), nothing
@@ -163,7 +163,9 @@ class CleanBatch:
         self.paths = set(lines)
         self.work_dir = settings.intake_work_dir
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.batch_path = self.work_dir / f"batch-{uuid.uuid4().hex}.parquet"
+        # A temporary table, not a Parquet file: the rows are written compressed once, as
+        # each file's raw version (DuckDB spills the table to its temp folder if need be).
+        self.table = f"clean_batch_{uuid.uuid4().hex}"
         self.clean_rows: dict[str, int] = {}
         self.read = self._read(con, sorted(Path(path) for path in lines), period)
 
@@ -183,16 +185,15 @@ class CleanBatch:
         key = ", ".join(quote(name) for name in submission_type.key)
         try:
             con.execute(
-                f"copy (select {typed}, filename as _file, _finding from {flagged}) "
-                f"to '{self.batch_path}' ({PARQUET_OPTIONS})"
+                f"create temp table {self.table} as "
+                f"select {typed}, filename as _file, _finding from {flagged}"
             )
             per_file = con.execute(
                 f"select _file, count(*), count(*) filter (where _finding), "
-                f"count(distinct hash({key})) from read_parquet('{self.batch_path}') "
-                "group by _file"
+                f"count(distinct hash({key})) from {self.table} group by _file"
             ).fetchall()
         except duckdb.Error:
-            self.close()
+            self.close(con)
             return False
         # A file's records must also be its lines less the header: DuckDB 2.0 reading many
         # files has been seen to drop a last record with an unterminated quote without an
@@ -218,12 +219,12 @@ class CleanBatch:
         target = self.work_dir / f"{uuid.uuid4().hex}.parquet"
         columns = ", ".join(quote(c.name) for c in self.submission_type.columns)
         con.execute(
-            f"copy (select {columns} from read_parquet('{self.batch_path}') "
-            f"where _file = ?) to '{target}' ({PARQUET_OPTIONS})",
+            f"copy (select {columns} from {self.table} where _file = ?) "
+            f"to '{target}' ({PARQUET_OPTIONS})",
             [str(path)],
         )
         _submission_view(con, target)
         return CleanFile(target, rows, self.layout.source)
 
-    def close(self) -> None:
-        self.batch_path.unlink(missing_ok=True)
+    def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"drop table if exists {self.table}")

@@ -258,7 +258,7 @@ class IntakeSession:
 
     def _forget_batches(self) -> None:
         for batch in self.batches.values():
-            batch.close()
+            batch.close(self.con)
         self.planned, self.groups, self.batches, self.digests = {}, {}, {}, {}
 
     def _discard_clean_file(self) -> None:
