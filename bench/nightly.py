@@ -169,8 +169,9 @@ def land(source: Path, landing: Path) -> None:
 
 
 def resubmit(bench: Bench, source: Path) -> tuple[str, int]:
-    """The agency with the largest contact log sends a corrected copy: every refused
-    contact recoded as a promise to pay (same rows, same receipt time as the original)."""
+    """The agency with the largest contact log sends a corrected copy: the contacts it had
+    recorded as to an emergency contact were to the debtor (same rows, same receipt time as
+    the original). Third-party contact counts change, so a new version is published."""
     logs = sorted(source.glob("*/contact_events__*"), key=lambda p: p.stat().st_size)
     original = logs[-1]
     target = bench.settings.landing_dir / original.parent.name / original.name
@@ -182,8 +183,8 @@ def resubmit(bench: Bench, source: Path) -> tuple[str, int]:
     con = bench.settings.duckdb()
     try:
         rows = con.execute(
-            f"""copy (select * replace (case when outcome = 'refused' then 'promise_to_pay'
-                                          else outcome end as outcome)
+            f"""copy (select * replace (case when target = 'emergency_contact' then 'debtor'
+                                          else target end as target)
                       from {reader})
                 to '{target}' ({options})"""
         ).fetchone()[0]

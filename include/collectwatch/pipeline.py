@@ -38,6 +38,7 @@ from collectwatch.publish import (
     prepare_version,
     stage_period,
 )
+from collectwatch.rebuild import build_selection
 from collectwatch.warehouse import (
     create_candidate,
     new_run_id,
@@ -264,8 +265,9 @@ def build(
     as_of = as_of or datetime.now(CHINA_TZ).isoformat(timespec="seconds")
     # The inputs dbt is about to read: the manifest records exactly these.
     inputs = current_inputs(settings)
+    selection = None if full_refresh else build_selection(settings, periods, as_of)
     candidate = create_candidate(settings, run_id)
-    result = run_dbt_build(settings, candidate, periods, as_of, run_id, full_refresh)
+    result = run_dbt_build(settings, candidate, periods, as_of, run_id, full_refresh, selection)
     return {
         **asdict(result),
         "input_submissions": {period: inputs.get(period, {}) for period in periods},
@@ -351,6 +353,8 @@ def release(settings: Settings, audit_result: dict) -> dict:
                 "run_id": audit_result["run_id"],
                 "as_of": audit_result["as_of"],
                 "dbt_invocation_id": audit_result["invocation_id"],
+                "dbt_project_sha256": audit_result["dbt_project_sha256"],
+                "dbt_selection": audit_result["selection"],
                 "gate": audit_result["gate"][period],
                 "code_version": __version__,
                 "input_submissions": audit_result["input_submissions"].get(period, {}),

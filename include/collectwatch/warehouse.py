@@ -37,6 +37,9 @@ class Build:
     as_of: str
     invocation_id: str
     dbt_log: str
+    dbt_project_sha256: str
+    # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild).
+    selection: list[str] | None = None
 
 
 def new_run_id() -> str:
@@ -79,8 +82,12 @@ def run_dbt_build(
     as_of: str,
     run_id: str,
     full_refresh: bool = False,
+    selection: list[str] | None = None,
 ) -> Build:
-    """``dbt build`` of every model and test against ``candidate``, for ``periods``."""
+    """``dbt build`` of every model and test (or of ``selection``) against ``candidate``,
+    for ``periods``."""
+    from collectwatch.rebuild import dbt_project_fingerprint
+
     target_dir = settings.state_dir / "dbt" / run_id
     command = [
         sys.executable, "-m", "dbt.cli.main", "build",
@@ -93,6 +100,8 @@ def run_dbt_build(
     ]  # fmt: skip
     if full_refresh:
         command.append("--full-refresh")
+    if selection is not None:
+        command += ["--select", *selection]
     if not settings.dbt_unit_tests:
         command += ["--exclude-resource-type", "unit_test"]
     dbt = subprocess.Popen(
@@ -120,6 +129,8 @@ def run_dbt_build(
         as_of=as_of,
         invocation_id=run_results["metadata"]["invocation_id"],
         dbt_log=str(log_path),
+        dbt_project_sha256=dbt_project_fingerprint(settings),
+        selection=selection,
     )
 
 

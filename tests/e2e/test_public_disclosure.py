@@ -503,3 +503,54 @@ def test_a_registry_change_is_kept_in_the_snapshot_history(first_run, settings, 
     planted = _planted(submitted)["coverage"]
     national = coverage[coverage["level"] == "national"].iloc[0]
     assert national["expected_institutions"] == planted["expected_institutions"] - 1
+
+
+def _corrected_contact_log(settings, submitted) -> str:
+    """The largest agency's contact log again, corrected: the contacts it had recorded as
+    to an emergency contact were to the debtor (fewer third-party contacts)."""
+    log = max(
+        (p for p in submitted.files if p.name.startswith("contact_events__")),
+        key=lambda p: p.stat().st_size,
+    )
+    events = pd.read_csv(log, dtype=str, keep_default_na=False)
+    corrected = events["target"] == "emergency_contact"
+    assert corrected.any()
+    events.loc[corrected, "target"] = "debtor"
+    landed = settings.landing_dir / log.parent.name / log.name
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    events.to_csv(landed, index=False)
+    return log.parent.name
+
+
+def _latest_manifest(settings) -> dict:
+    folder = settings.publish_dir / PERIOD
+    pointer = json.loads((folder / "latest.json").read_text())
+    return json.loads((folder / pointer["path"] / "manifest.json").read_text())
+
+
+def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
+    first_run, settings, submitted
+):
+    before = _latest_manifest(settings)
+    agency = _corrected_contact_log(settings, submitted)
+
+    outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
+
+    assert outcome["state"] == "success", outcome
+    after = _latest_manifest(settings)
+    assert after["version"] == before["version"] + 1
+    assert after["dbt_selection"] == ["stg_submissions+", "stg_contact_events+"]
+    changed = after["previous"]["submissions"]
+    assert [s.split("-")[0] for s in changed["added"]] == [agency]
+    internal = {path for path in after["files"] if path.startswith("internal/")}
+    differing = {
+        p
+        for p in internal
+        if after["files"][p]["sha256"] != before["files"].get(p, {}).get("sha256")
+    }
+    assert any("conduct_compliance" in path for path in differing)
+    assert not any("outsourcing_by_region" in path for path in differing)
+    # the full build from the raw zone publishes exactly the same files
+    versions = _version_dirs(settings)
+    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
+    assert _version_dirs(settings) == versions

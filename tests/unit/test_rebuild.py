@@ -1,0 +1,103 @@
+"""A night rebuilds only what changed since the periods' last publications, and everything
+when a partial build cannot be proven safe (tests/e2e proves a partial build publishes what
+a full one does)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collectwatch.config import Settings
+from collectwatch.intake.lifecycle import ACCEPTED, REJECTED, StateStore
+from collectwatch.rebuild import build_selection, dbt_project_fingerprint, project_fingerprint
+
+PERIOD = "2026-10"
+RUN_ID = "20261120T020000-0123abcd"  # started 2026-11-20 02:00 Beijing time
+BEFORE_DUE = "2026-11-10T02:00:00+08:00"
+AFTER_DUE = "2026-11-20T02:00:00+08:00"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = Settings.from_env().with_data_dir(tmp_path / "data")
+    settings.warehouse_path.parent.mkdir(parents=True)
+    settings.warehouse_path.write_bytes(b"")
+    return settings
+
+
+def _publish(settings, as_of=AFTER_DUE, fingerprint=None, period=PERIOD):
+    folder = settings.publish_dir / period / "v1"
+    folder.mkdir(parents=True)
+    manifest = {
+        "run_id": RUN_ID,
+        "as_of": as_of,
+        "dbt_project_sha256": fingerprint or dbt_project_fingerprint(settings),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (settings.publish_dir / period / "latest.json").write_text(json.dumps({"path": "v1"}))
+
+
+def _decide(settings, submission_type, decided_at, status=ACCEPTED, period=PERIOD):
+    store = StateStore(settings.submissions_db)
+    submission = store.register(
+        "91440300MA5G8XXXXM", submission_type, period, "0" * 64, "f.csv", 1, decided_at
+    )
+    store.decide(submission.submission_id, status, decided_at)
+    store.close()
+
+
+def test_only_the_types_changed_since_the_last_publication_are_rebuilt(settings):
+    _publish(settings)
+    _decide(settings, "lender_portfolio", "2026-11-19T10:00:00+08:00")  # before that run
+    _decide(settings, "contact_events", "2026-11-21T10:00:00+08:00")
+    # a rejection changes no data, but the month before (read for flow rates) is an input
+    _decide(settings, "complaints", "2026-11-21T11:00:00+08:00", REJECTED)
+    _decide(settings, "agency_caseload", "2026-11-22T10:00:00+08:00", period="2026-09")
+
+    selection = build_selection(settings, [PERIOD], AFTER_DUE)
+
+    assert selection == [
+        "stg_submissions+",
+        "stg_agency_caseload+",
+        "stg_complaints+",
+        "stg_contact_events+",
+    ]
+
+
+def test_nothing_changed_rebuilds_only_the_submission_log(settings):
+    _publish(settings)
+    _decide(settings, "contact_events", "2026-11-19T10:00:00+08:00")
+    assert build_selection(settings, [PERIOD], AFTER_DUE) == ["stg_submissions+"]
+
+
+def test_everything_is_rebuilt_when_a_partial_build_is_not_safe(settings):
+    _decide(settings, "contact_events", "2026-11-21T10:00:00+08:00")
+    assert build_selection(settings, [PERIOD], AFTER_DUE) is None  # never published
+    _publish(settings, fingerprint="an older dbt project")
+    assert build_selection(settings, [PERIOD], AFTER_DUE) is None
+
+
+def test_a_release_status_the_clock_changes_rebuilds_everything(settings):
+    _publish(settings, as_of=BEFORE_DUE)  # preliminary then, final now
+    assert build_selection(settings, [PERIOD], AFTER_DUE) is None
+    assert build_selection(settings, [PERIOD], "2026-11-12T02:00:00+08:00") == ["stg_submissions+"]
+
+
+def test_a_period_never_published_among_others_rebuilds_everything(settings):
+    _publish(settings)
+    assert build_selection(settings, [PERIOD, "2026-09"], AFTER_DUE) is None
+
+
+def test_the_fingerprint_follows_the_models_and_settings_not_dbt_output(tmp_path):
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: x\n")
+    (project / "models" / "a.sql").write_text("select 1 as a")
+    before = project_fingerprint(project, "due_day=15")
+    (project / "target").mkdir()
+    (project / "target" / "run_results.json").write_text("{}")
+    assert project_fingerprint(project, "due_day=15") == before
+    assert project_fingerprint(project, "due_day=20") != before
+    (project / "models" / "a.sql").write_text("select 2 as a")
+    assert project_fingerprint(project, "due_day=15") != before
