@@ -205,6 +205,12 @@ def main() -> None:
         "--source", default=None, help="a month an earlier run generated (its generated.json)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument(
+        "--memory-limit",
+        default="4GB",
+        help="DuckDB's memory limit per process (two intake processes run at once; the "
+        "target is a peak under 6 GiB for the whole process tree)",
+    )
     args = parser.parse_args()
     work = Path(args.work or HERE / "runs" / args.scale).resolve()
     source = Path(args.source).resolve() if args.source else work / "source"
@@ -216,6 +222,7 @@ def main() -> None:
         **NO_TELEMETRY_ENV,
         "COLLECTWATCH_DATA_DIR": str(work / "data"),
         "COLLECTWATCH_STATE_DIR": str(work / "state"),
+        "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": args.memory_limit,
     }
     name = "results.json" if args.scale == "national" else f"results-{args.scale}.json"
     bench = Bench(work, args.period, env, HERE / name)
@@ -227,7 +234,7 @@ def main() -> None:
         "machine": machine(),
         "load_average": {"start": load_average(), "end": None},
         "duckdb": {
-            "memory_limit": bench.settings.duckdb_memory_limit,
+            "memory_limit": args.memory_limit,
             "threads": bench.settings.duckdb_threads,
             "temp_directory": "<data>/duckdb-spill",
         },

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -223,7 +224,7 @@ def _write_extract(con, extract: Extract, period: str, staged: Path, status: str
     """Write the extract's CSV, Parquet and XLSX."""
     rows = con.sql(_neutralised_select(con, extract, period, status)).to_arrow_table()
     has_status = "release_status" in rows.column_names
-    statuses = set(rows.column("release_status").to_pylist()) if has_status else set()
+    statuses = set(pc.unique(rows.column("release_status")).to_pylist()) if has_status else set()
     row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
     folder = staged / extract.scope
     folder.mkdir(parents=True, exist_ok=True)
