@@ -43,11 +43,19 @@ def typed_select(submission_type: SubmissionType, table: str = "submission") -> 
     """Select the contract's columns with their declared types from a text table, in the
     file's order: a table scan keeps insertion order (DuckDB's preserve_insertion_order),
     so no sort of a 10M-row file is needed."""
-    columns = ",\n    ".join(
-        f"cast({trimmed(quote(column.name))} as {column.type}) as {column.name}"
-        for column in submission_type.columns
-    )
-    return f"select\n    {columns}\nfrom {table}"
+    return f"select\n    {typed_columns(submission_type)}\nfrom {table}"
+
+
+def typed_columns(submission_type: SubmissionType, unless: str | None = None) -> str:
+    """The contract's columns cast from text to their declared types; with ``unless`` (a
+    boolean column), a row where it is true is not cast and its typed cells are null."""
+    columns = []
+    for column in submission_type.columns:
+        cast = f"cast({trimmed(quote(column.name))} as {column.type})"
+        if unless is not None:
+            cast = f"case when not {unless} then {cast} end"
+        columns.append(f"{cast} as {column.name}")
+    return ",\n    ".join(columns)
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:

@@ -17,54 +17,31 @@ rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from pathlib import Path
 
 from collectwatch.config import Settings
 from collectwatch.intake.crosschecks import due_at
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.publish import latest_manifest
-from collectwatch.warehouse import run_started_at
+from collectwatch.warehouse import dbt_project_fingerprint, run_started_at
 
-# The project files whose change can change a built row.
-PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
 # Rebuilt every time: the submission log ("+": and everything downstream).
 ALWAYS_REBUILT = ("stg_submissions+",)
-
-
-def dbt_project_fingerprint(settings: Settings) -> str:
-    """SHA-256 over the project's model-defining files and the settings dbt reads."""
-    return project_fingerprint(
-        settings.dbt_project_dir, f"due_day={settings.due_day_of_next_month}"
-    )
-
-
-def project_fingerprint(root: Path, settings_text: str) -> str:
-    digest = hashlib.sha256(f"{settings_text}\n".encode())
-    files = sorted(
-        path
-        for part in PROJECT_PARTS
-        for path in ([root / part] if (root / part).is_file() else (root / part).rglob("*"))
-        if path.is_file()
-    )
-    for path in files:
-        digest.update(f"{path.relative_to(root)}\n".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def _is_final(settings: Settings, period: str, as_of: str) -> bool:
     return datetime.fromisoformat(as_of) > datetime.fromisoformat(due_at(settings, period))
 
 
-def _last_build_start(settings: Settings, period: str, as_of: str) -> datetime | None:
+def _last_build_start(
+    settings: Settings, period: str, as_of: str, fingerprint: str
+) -> datetime | None:
     """When the run behind the period's last publication started, if a partial build may
     start from it (same project, same release status); else None."""
     manifest = latest_manifest(settings, period)
     if manifest is None or not settings.warehouse_path.exists():
         return None
-    if manifest.get("dbt_project_sha256") != dbt_project_fingerprint(settings):
+    if manifest.get("dbt_project_sha256") != fingerprint:
         return None
     if _is_final(settings, period, manifest["as_of"]) != _is_final(settings, period, as_of):
         return None
@@ -90,7 +67,8 @@ def changed_types(settings: Settings, since: datetime) -> set[str]:
 
 def build_selection(settings: Settings, periods: list[str], as_of: str) -> list[str] | None:
     """dbt node selectors for a partial build of ``periods``; None: build everything."""
-    starts = [_last_build_start(settings, period, as_of) for period in periods]
+    fingerprint = dbt_project_fingerprint(settings)
+    starts = [_last_build_start(settings, period, as_of, fingerprint) for period in periods]
     if not starts or None in starts:
         return None
     selectors = list(ALWAYS_REBUILT)

@@ -9,6 +9,7 @@ reading the old file keep reading it and new readers open the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -40,6 +41,31 @@ class Build:
     dbt_project_sha256: str
     # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild).
     selection: list[str] | None = None
+
+
+# The project files whose change can change a built row.
+PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "snapshots")
+
+
+def dbt_project_fingerprint(settings: Settings) -> str:
+    """SHA-256 over the project's model-defining files and the settings dbt reads."""
+    return project_fingerprint(
+        settings.dbt_project_dir, f"due_day={settings.due_day_of_next_month}"
+    )
+
+
+def project_fingerprint(root: Path, settings_text: str) -> str:
+    digest = hashlib.sha256(f"{settings_text}\n".encode())
+    files = sorted(
+        path
+        for part in PROJECT_PARTS
+        for path in ([root / part] if (root / part).is_file() else (root / part).rglob("*"))
+        if path.is_file()
+    )
+    for path in files:
+        digest.update(f"{path.relative_to(root)}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def new_run_id() -> str:
@@ -86,7 +112,6 @@ def run_dbt_build(
 ) -> Build:
     """``dbt build`` of every model and test (or of ``selection``) against ``candidate``,
     for ``periods``."""
-    from collectwatch.rebuild import dbt_project_fingerprint
 
     target_dir = settings.state_dir / "dbt" / run_id
     command = [

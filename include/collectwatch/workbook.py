@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import duckdb
 import numpy as np
 import pyarrow as pa
+from openpyxl.utils import get_column_letter
 
 # Zip's earliest representable date; also what the workbook properties claim.
 FIXED_TIMESTAMP = datetime(1980, 1, 1)
@@ -75,15 +76,6 @@ def number_format(field: pa.Field, share_columns: frozenset[str]) -> str | None:
     return None
 
 
-def column_letter(index: int) -> str:
-    """1 -> A, 27 -> AA."""
-    letters = ""
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
 def _style_of(field: pa.Field, share_columns: frozenset[str]) -> int:
     fmt = number_format(field, share_columns)
     return PLAIN if fmt is None else 2 + NUMBER_FORMATS.index(fmt)
@@ -99,7 +91,7 @@ def _text_cell(reference: str, text: str, style: int = PLAIN) -> str:
 
 def _text_row(row: int, texts: list[str | None], style: int = PLAIN) -> str:
     cells = "".join(
-        _text_cell(f"{column_letter(index)}{row}", text, style)
+        _text_cell(f"{get_column_letter(index)}{row}", text, style)
         for index, text in enumerate(texts, start=1)
         if text is not None
     )
@@ -135,7 +127,7 @@ def _data_rows_xml(rows: pa.Table, share_columns: frozenset[str]):
         "__row", pa.array(np.arange(HEADER_ROWS + 1, HEADER_ROWS + 1 + rows.num_rows))
     )
     cells = ", ".join(
-        _cell_sql(field.name, field, column_letter(index), _style_of(field, share_columns))
+        _cell_sql(field.name, field, get_column_letter(index), _style_of(field, share_columns))
         for index, field in enumerate(rows.schema, start=1)
     )
     con = duckdb.connect()
@@ -187,9 +179,8 @@ SHEET_TAIL = "</sheetData></worksheet>"
 def _notes_rows(rows: pa.Table, spec: SheetSpec) -> list[str]:
     lines = [(heading, text) for heading, text in spec.notes]
     xml = [
-        _text_row(number, [heading], BOLD)[: -len("</row>")]
-        + _text_cell(f"B{number}", text)
-        + "</row>"
+        f'<row r="{number}">{_text_cell(f"A{number}", heading, BOLD)}'
+        f"{_text_cell(f'B{number}', text)}</row>"
         for number, (heading, text) in enumerate(lines, start=1)
     ]
     header = len(lines) + 2  # an empty row between
@@ -328,7 +319,7 @@ def _entry(name: str, compresslevel: int | None = None) -> zipfile.ZipInfo:
 def workbook_bytes(rows: pa.Table, spec: SheetSpec) -> bytes:
     names = rows.column_names
     last_row = HEADER_ROWS + rows.num_rows
-    last_cell = f"{column_letter(max(len(names), 1))}{last_row}"
+    last_cell = f"{get_column_letter(max(len(names), 1))}{last_row}"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in _package_parts([spec.sheet_name, NOTES_SHEET]).items():

@@ -10,7 +10,8 @@ import pytest
 
 from collectwatch.config import Settings
 from collectwatch.intake.lifecycle import ACCEPTED, REJECTED, StateStore
-from collectwatch.rebuild import build_selection, dbt_project_fingerprint, project_fingerprint
+from collectwatch.rebuild import build_selection
+from collectwatch.warehouse import dbt_project_fingerprint, project_fingerprint
 
 PERIOD = "2026-10"
 RUN_ID = "20261120T020000-0123abcd"  # started 2026-11-20 02:00 Beijing time

@@ -32,9 +32,8 @@ from collectwatch.intake.formats import (
     drop_submission,
     quote,
     safety_suspect,
-    trimmed,
 )
-from collectwatch.raw import PARQUET_OPTIONS, typed_select
+from collectwatch.raw import PARQUET_OPTIONS, typed_columns, typed_select
 from collectwatch.uscc import sql_is_valid
 
 STOP = "collectwatch: a row has findings"
@@ -67,11 +66,28 @@ def _has_duplicate_keys(
 ) -> bool:
     """True when two rows may share a key: distinct key hashes fewer than rows (a hash
     collision only sends the file to the full path, which compares the keys themselves)."""
-    key = ", ".join(quote(name) for name in submission_type.key)
     (duplicates,) = con.execute(
-        f"select count(*) <> count(distinct hash({key})) from read_parquet('{path}')"
+        f"select count(*) <> {_distinct_keys(submission_type)} from read_parquet('{path}')"
     ).fetchone()
     return duplicates
+
+
+def _distinct_keys(submission_type: SubmissionType) -> str:
+    """SQL: the number of distinct key hashes among the rows."""
+    key = ", ".join(quote(name) for name in submission_type.key)
+    return f"count(distinct hash({key}))"
+
+
+def _suspect(submission_type: SubmissionType, period: str, submitter: str) -> str:
+    """SQL: true for a record any row edit, V016 or V017 would list a finding for;
+    ``submitter`` is the submitter's USCC as SQL."""
+    # Columns of exact values need no V016/V017 test: a control character or a formula
+    # prefix there makes the cell malformed, which the row edits already catch.
+    exact = tuple(c.name for c in submission_type.columns if exact_values(c))
+    return (
+        f"({any_row_finding(submission_type, period, submitter, 'valid_codes')}) "
+        f"or {safety_suspect(submission_type, skip=exact)}"
+    )
 
 
 def clean_pass(
@@ -91,14 +107,7 @@ def clean_pass(
         return None
     text, source = csv_records_query([path], layout, submission_type), layout.source
     _valid_codes(con, [submitter_uscc])
-    # Columns of exact values need no V016/V017 test: a control character or a formula
-    # prefix there makes the cell malformed, which the row edits already catch.
-    exact = tuple(c.name for c in submission_type.columns if exact_values(c))
-    submitter = f"'{submitter_uscc}'"
-    suspect = (
-        f"({any_row_finding(submission_type, period, submitter, 'valid_codes')}) "
-        f"or {safety_suspect(submission_type, skip=exact)}"
-    )
+    suspect = _suspect(submission_type, period, f"'{submitter_uscc}'")
     rows = f"(select * from ({text}) where case when {suspect} then error('{STOP}') else true end)"
     settings.intake_work_dir.mkdir(parents=True, exist_ok=True)
     target = settings.intake_work_dir / f"{uuid.uuid4().hex}.parquet"
@@ -127,9 +136,9 @@ def _submission_view(con: duckdb.DuckDBPyConnection, typed_path: Path) -> None:
     )
 
 
-# The submitter of a record read by a batch: the USCC in its file's name (intake has
-# checked that the name's USCC is the submitter's folder before it uses the batch's verdict).
-BATCH_SUBMITTER = r"regexp_extract(filename, '__([0-9A-Z]{18})__[0-9]{4}-[0-9]{2}\.[A-Za-z]+$', 1)"
+# The submitter of a record read by a batch: its file's folder, which a batch only holds
+# when it is the USCC in the file's name (IntakeSession._plan_batches).
+BATCH_SUBMITTER = "string_split(filename, '/')[-2]"
 
 
 class CleanBatch:
@@ -172,17 +181,10 @@ class CleanBatch:
     def _read(self, con: duckdb.DuckDBPyConnection, paths: list[Path], period: str) -> bool:
         submission_type = self.submission_type
         _valid_codes(con, sorted({FILE_NAME_PATTERN.match(p.name)["uscc"] for p in paths}))
-        exact = tuple(c.name for c in submission_type.columns if exact_values(c))
-        any_finding = any_row_finding(submission_type, period, BATCH_SUBMITTER, "valid_codes")
-        suspect = f"({any_finding}) or {safety_suspect(submission_type, skip=exact)}"
+        suspect = _suspect(submission_type, period, BATCH_SUBMITTER)
         text = csv_records_query(paths, self.layout, submission_type, filename=True)
         flagged = f"(select *, coalesce({suspect}, false) as _finding from ({text}))"
-        typed = ",\n    ".join(
-            f"case when not _finding then cast({trimmed(quote(c.name))} as {c.type}) end "
-            f"as {quote(c.name)}"
-            for c in submission_type.columns
-        )
-        key = ", ".join(quote(name) for name in submission_type.key)
+        typed = typed_columns(submission_type, unless="_finding")
         try:
             con.execute(
                 f"create temp table {self.table} as "
@@ -190,7 +192,7 @@ class CleanBatch:
             )
             per_file = con.execute(
                 f"select _file, count(*), count(*) filter (where _finding), "
-                f"count(distinct hash({key})) from {self.table} group by _file"
+                f"{_distinct_keys(submission_type)} from {self.table} group by _file"
             ).fetchall()
         except duckdb.Error:
             self.close(con)

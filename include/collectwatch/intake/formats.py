@@ -683,15 +683,6 @@ def csv_records_query(
     return f"select\n    {selects}{extra}\nfrom read_csv({files}, {options})"
 
 
-def csv_text_query(path: Path, submission_type: SubmissionType) -> tuple[str, dict] | None:
-    """For a UTF-8 CSV whose header matches the contract: the records query of that one file
-    and the source description (None as for ``csv_layout``)."""
-    layout = csv_layout(path, submission_type)
-    if layout is None:
-        return None
-    return csv_records_query([path], layout, submission_type), layout.source
-
-
 READERS = {".csv": _read_csv, ".xlsx": _read_xlsx, ".parquet": _read_parquet}
 
 
