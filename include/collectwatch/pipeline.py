@@ -38,7 +38,7 @@ from collectwatch.publish import (
     prepare_version,
     stage_period,
 )
-from collectwatch.rebuild import build_selection
+from collectwatch.rebuild import partial_build
 from collectwatch.warehouse import (
     create_candidate,
     new_run_id,
@@ -261,15 +261,17 @@ def recover(settings: Settings, now: datetime | None = None) -> dict:
 def build(
     settings: Settings, periods: list[str], as_of: str | None = None, full_refresh: bool = False
 ) -> dict:
+    started_at = datetime.now(CHINA_TZ)
     run_id = new_run_id()
-    as_of = as_of or datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+    as_of = as_of or started_at.isoformat(timespec="seconds")
     # The inputs dbt is about to read: the manifest records exactly these.
     inputs = current_inputs(settings)
-    selection = None if full_refresh else build_selection(settings, periods, as_of)
+    partial = None if full_refresh else partial_build(settings, periods, as_of)
     candidate = create_candidate(settings, run_id)
-    result = run_dbt_build(settings, candidate, periods, as_of, run_id, full_refresh, selection)
+    result = run_dbt_build(settings, candidate, periods, as_of, run_id, full_refresh, partial)
     return {
         **asdict(result),
+        "started_at": started_at.isoformat(timespec="microseconds"),
         "input_submissions": {period: inputs.get(period, {}) for period in periods},
     }
 
@@ -355,6 +357,8 @@ def release(settings: Settings, audit_result: dict) -> dict:
                 "dbt_invocation_id": audit_result["invocation_id"],
                 "dbt_project_sha256": audit_result["dbt_project_sha256"],
                 "dbt_selection": audit_result["selection"],
+                "dbt_changed_submitters": audit_result["changed_submitters"],
+                "run_started_at": audit_result["started_at"],
                 "gate": audit_result["gate"][period],
                 "code_version": __version__,
                 "input_submissions": audit_result["input_submissions"].get(period, {}),

@@ -18,13 +18,16 @@ which input submissions changed since the previous version.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -93,14 +96,30 @@ def _relation_columns(con, relation: str) -> list[tuple[str, str]]:
     ]
 
 
+@dataclass(frozen=True)
+class Relation:
+    """What the files of every extract of one relation share: its columns, its
+    description and its columns' labels (read once, not once per province)."""
+
+    columns: list[tuple[str, str]]
+    description: str
+    labels: dict[str, ColumnLabel]
+
+    @classmethod
+    def read(cls, con, name: str) -> Relation:
+        return cls(
+            _relation_columns(con, name), _relation_description(con, name), column_labels(con, name)
+        )
+
+
 def _neutralised_select(
-    con, extract: Extract, period: str, release_status: str | None = None
+    relation: Relation, extract: Extract, period: str, release_status: str | None = None
 ) -> str:
     """Text cells starting with = + - @ get a leading apostrophe so spreadsheets do not
     run them as formulas; numbers are left untouched. ``release_status`` overrides the
     column (a revision of a final release)."""
     columns = []
-    for name, column_type in _relation_columns(con, extract.relation):
+    for name, column_type in relation.columns:
         if name == "release_status" and release_status is not None:
             columns.append(f"'{release_status}' as {name}")
         elif column_type == "VARCHAR":
@@ -200,10 +219,12 @@ def _parquet_bytes(rows: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def _sheet_spec(con, extract: Extract, period: str, release_status: str) -> SheetSpec:
+def _sheet_spec(
+    relation: Relation, extract: Extract, period: str, release_status: str
+) -> SheetSpec:
     table = extract.table
     notes = (
-        ("table 表", f"{table.name} — {_relation_description(con, extract.relation)}"),
+        ("table 表", f"{table.name} — {relation.description}"),
         ("period 报告期", period),
         ("scope 范围", extract.scope),
         ("release status 发布状态", release_status),
@@ -214,25 +235,87 @@ def _sheet_spec(con, extract: Extract, period: str, release_status: str) -> Shee
     )
     return SheetSpec(
         sheet_name=table.name[:31],
-        labels=column_labels(con, extract.relation),
+        labels=relation.labels,
         share_columns=frozenset(table.shares + table.rates_warn_above_one),
         notes=notes,
     )
 
 
-def _write_extract(con, extract: Extract, period: str, staged: Path, status: str | None) -> None:
-    """Write the extract's CSV, Parquet and XLSX."""
-    rows = con.sql(_neutralised_select(con, extract, period, status)).to_arrow_table()
-    has_status = "release_status" in rows.column_names
-    statuses = set(pc.unique(rows.column("release_status")).to_pylist()) if has_status else set()
-    row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
-    folder = staged / extract.scope
-    folder.mkdir(parents=True, exist_ok=True)
-    name = extract.table.name
-    (folder / f"{name}.csv").write_bytes(_csv_bytes(rows))
-    (folder / f"{name}.parquet").write_bytes(_parquet_bytes(rows))
-    spec = _sheet_spec(con, extract, period, row_status)
-    (folder / f"{name}.xlsx").write_bytes(workbook_bytes(rows, spec))
+class PeriodExport:
+    """The extracts of one period read from a candidate: the relations' metadata read once
+    and one DuckDB connection that renders every workbook's rows."""
+
+    def __init__(self, con, period: str):
+        self.con, self.period = con, period
+        self.extracts = extracts(con, period)
+        self.relations: dict[str, Relation] = {}
+        self.renderer = duckdb.connect()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+    def relation(self, name: str) -> Relation:
+        if name not in self.relations:
+            self.relations[name] = Relation.read(self.con, name)
+        return self.relations[name]
+
+    def rows(self, extract: Extract, status: str | None) -> pa.Table:
+        select = _neutralised_select(self.relation(extract.relation), extract, self.period, status)
+        return self.con.sql(select).to_arrow_table()
+
+    def parquet_differs(self, previous_files: dict[str, dict]) -> bool:
+        """Whether any extract's Parquet, with dbt's release status, differs from the
+        previous version's (or the set of files does): its rows have changed."""
+        parquet = {name for name, entry in previous_files.items() if entry["format"] == "parquet"}
+        paths = {f"{extract.scope}/{extract.table.name}.parquet" for extract in self.extracts}
+        if paths != parquet:
+            return True
+        for extract in self.extracts:
+            digest = hashlib.sha256(_parquet_bytes(self.rows(extract, None))).hexdigest()
+            if digest != previous_files[f"{extract.scope}/{extract.table.name}.parquet"]["sha256"]:
+                return True
+        return False
+
+    def write(self, extract: Extract, staged: Path, status: str | None) -> None:
+        """Write the extract's CSV, Parquet and XLSX."""
+        rows = self.rows(extract, status)
+        has_status = "release_status" in rows.column_names
+        statuses = (
+            set(pc.unique(rows.column("release_status")).to_pylist()) if has_status else set()
+        )
+        row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
+        folder = staged / extract.scope
+        folder.mkdir(parents=True, exist_ok=True)
+        name = extract.table.name
+        (folder / f"{name}.csv").write_bytes(_csv_bytes(rows))
+        (folder / f"{name}.parquet").write_bytes(_parquet_bytes(rows))
+        spec = _sheet_spec(self.relation(extract.relation), extract, self.period, row_status)
+        (folder / f"{name}.xlsx").write_bytes(workbook_bytes(rows, spec, self.renderer))
+
+    def write_all(self, staged: Path, status: str | None) -> Path:
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir(parents=True)
+        for extract in self.extracts:
+            self.write(extract, staged, status)
+        return staged
+
+
+@contextmanager
+def period_export(settings: Settings, candidate: Path, period: str):
+    con = settings.duckdb(candidate, read_only=True)
+    try:
+        export = PeriodExport(con, period)
+        try:
+            yield export
+        finally:
+            export.close()
+    finally:
+        con.close()
+
+
+def _staging(settings: Settings, period: str, run_id: str) -> Path:
+    return settings.publish_dir / period / f".staging-{run_id}"
 
 
 def export_period(
@@ -244,34 +327,44 @@ def export_period(
 ) -> Path:
     """Write every scope's files of ``period`` into a staging folder; ``release_status``
     overrides the status dbt computed (a revision)."""
-    staged = settings.publish_dir / period / f".staging-{run_id}"
-    if staged.exists():
-        shutil.rmtree(staged)
-    staged.mkdir(parents=True)
-    con = settings.duckdb(candidate, read_only=True)
-    try:
-        for extract in extracts(con, period):
-            _write_extract(con, extract, period, staged, release_status)
-    finally:
-        con.close()
-    return staged
+    with period_export(settings, candidate, period) as export:
+        return export.write_all(_staging(settings, period, run_id), release_status)
 
 
 def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) -> Path:
-    """Export ``period``; once a final version is out, any change is published as revised."""
-    staged = export_period(settings, candidate, period, run_id)
+    """Export ``period``; once a final version is out, any change is published as revised.
+
+    Whether the rows changed is known before the export from the Parquet files alone (the
+    cheapest format to render), so a revision is written once, not first as final and
+    again as revised. Only when the rows are unchanged but another file differs (a new
+    column label, say) is the export written a second time, as revised."""
+    staged = _staging(settings, period, run_id)
     previous = latest_manifest(settings, period)
-    if (
-        previous is None
-        or previous["release_status"] not in FINAL_STATUSES
-        or _release_status(staged) != "final"
-    ):
+    with period_export(settings, candidate, period) as export:
+        if previous is None or previous["release_status"] not in FINAL_STATUSES:
+            return export.write_all(staged, None)
+        if _dbt_release_status(export) != "final":
+            return export.write_all(staged, None)
+        if previous["release_status"] == "revised" or export.parquet_differs(previous["files"]):
+            return export.write_all(staged, "revised")
+        export.write_all(staged, None)
+        if _hashes(data_files(staged)) != _hashes(previous["files"]):
+            return export.write_all(staged, "revised")
         return staged
-    if previous["release_status"] == "revised" or _hashes(data_files(staged)) != _hashes(
-        previous["files"]
-    ):
-        return export_period(settings, candidate, period, run_id, release_status="revised")
-    return staged
+
+
+def _dbt_release_status(export: PeriodExport) -> str:
+    """The one release status dbt gave the period's rows in every extracted relation, or
+    "mixed"."""
+    selects = [
+        f"select distinct release_status from {name} where period = '{export.period}'"
+        for name in sorted({extract.relation for extract in export.extracts})
+        if "release_status" in dict(export.relation(name).columns)
+    ]
+    if not selects:
+        return "mixed"
+    statuses = export.con.sql(" union ".join(selects)).fetchall()
+    return statuses[0][0] if len(statuses) == 1 else "mixed"
 
 
 def data_files(folder: Path) -> dict[str, dict]:

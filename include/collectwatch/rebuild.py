@@ -12,7 +12,10 @@ A submission type counts as changed when any of its submissions, of any period, 
 received or decided after the earliest of those publications' runs started (a period's
 marts also read the month before and the year before); the submission log
 (``stg_submissions``: coverage and timeliness) changes with every intake and is always
-rebuilt.
+rebuilt. Models whose windows stay within one submitter's rows (the contact events' flags
+and their per-agency counts) rebuild only the changed submitters' rows of the periods
+(dbt macro rebuilt_slice): one agency's corrected log re-sorts its own events, not the
+month's tens of millions.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collectwatch.config import Settings
 from collectwatch.intake.crosschecks import due_at
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.publish import latest_manifest
-from collectwatch.warehouse import dbt_project_fingerprint, run_started_at
+from collectwatch.warehouse import PartialBuild, dbt_project_fingerprint, run_started_at
 
 # Rebuilt every time: the submission log ("+": and everything downstream).
 ALWAYS_REBUILT = ("stg_submissions+",)
@@ -45,34 +48,37 @@ def _last_build_start(
         return None
     if _is_final(settings, period, manifest["as_of"]) != _is_final(settings, period, as_of):
         return None
+    if "run_started_at" in manifest:  # to the microsecond, like intake's decisions
+        return datetime.fromisoformat(manifest["run_started_at"])
     return run_started_at(manifest["run_id"])
 
 
-def changed_types(settings: Settings, since: datetime) -> set[str]:
-    """Types with a submission received or decided at or after ``since``."""
+def changed_submitters(settings: Settings, since: datetime) -> dict[str, list[str]]:
+    """Per submission type, the submitters with a submission received or decided at or
+    after ``since``."""
     store = StateStore(settings.submissions_db)
     try:
         versions = store.all_versions()
     finally:
         store.close()
+    changed: dict[str, set[str]] = {}
+    for version in versions:
+        moments = (version.received_at, version.decided_at)
+        if any(moment and datetime.fromisoformat(moment) >= since for moment in moments):
+            changed.setdefault(version.submission_type, set()).add(version.submitter_uscc)
     return {
-        version.submission_type
-        for version in versions
-        if any(
-            moment and datetime.fromisoformat(moment) >= since
-            for moment in (version.received_at, version.decided_at)
-        )
+        submission_type: sorted(changed[submission_type]) for submission_type in sorted(changed)
     }
 
 
-def build_selection(settings: Settings, periods: list[str], as_of: str) -> list[str] | None:
-    """dbt node selectors for a partial build of ``periods``; None: build everything."""
+def partial_build(settings: Settings, periods: list[str], as_of: str) -> PartialBuild | None:
+    """What a partial build of ``periods`` rebuilds; None: build everything."""
     fingerprint = dbt_project_fingerprint(settings)
     starts = [_last_build_start(settings, period, as_of, fingerprint) for period in periods]
     if not starts or None in starts:
         return None
-    selectors = list(ALWAYS_REBUILT)
+    changed = changed_submitters(settings, min(starts))
     # A type's staging model is the only reader of its raw files (the registry's also feeds
     # the registry snapshot, downstream of it).
-    changed = sorted(changed_types(settings, min(starts)))
-    return selectors + [f"stg_{submission_type}+" for submission_type in changed]
+    selectors = [*ALWAYS_REBUILT, *(f"stg_{submission_type}+" for submission_type in changed)]
+    return PartialBuild(selectors, changed)

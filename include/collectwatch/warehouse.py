@@ -31,6 +31,16 @@ class DbtBuildFailed(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PartialBuild:
+    """What a partial build rebuilds (collectwatch.rebuild): dbt node selectors, and per
+    submission type the submitters with a new submission — per-submitter models rebuild
+    only their rows (dbt macro rebuilt_slice)."""
+
+    selectors: list[str]
+    changed_submitters: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
 class Build:
     run_id: str
     candidate: str
@@ -39,8 +49,10 @@ class Build:
     invocation_id: str
     dbt_log: str
     dbt_project_sha256: str
-    # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild).
+    # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild),
+    # and the submitters whose rows of per-submitter models were rebuilt (None: all).
     selection: list[str] | None = None
+    changed_submitters: dict[str, list[str]] | None = None
 
 
 # The project files whose change can change a built row.
@@ -108,26 +120,32 @@ def run_dbt_build(
     as_of: str,
     run_id: str,
     full_refresh: bool = False,
-    selection: list[str] | None = None,
+    partial: PartialBuild | None = None,
 ) -> Build:
-    """``dbt build`` of every model and test (or of ``selection``) against ``candidate``,
-    for ``periods``."""
+    """``dbt build`` of every model and test (or of a ``partial`` build's) against
+    ``candidate``, for ``periods``."""
 
     target_dir = settings.state_dir / "dbt" / run_id
+    variables = {"periods": periods, "as_of": as_of,
+                 "due_day_of_next_month": settings.due_day_of_next_month}  # fmt: skip
+    if partial is not None:
+        variables["changed_submitters"] = partial.changed_submitters
     command = [
         sys.executable, "-m", "dbt.cli.main", "build",
         "--project-dir", str(settings.dbt_project_dir),
         "--profiles-dir", str(settings.dbt_project_dir),
         "--target-path", str(target_dir / "target"),
         "--log-path", str(target_dir / "logs"),
-        "--vars", json.dumps({"periods": periods, "as_of": as_of,
-                              "due_day_of_next_month": settings.due_day_of_next_month}),
+        "--vars", json.dumps(variables),
     ]  # fmt: skip
     if full_refresh:
         command.append("--full-refresh")
-    if selection is not None:
-        command += ["--select", *selection]
-    if not settings.dbt_unit_tests:
+    if partial is not None:
+        command += ["--select", *partial.selectors]
+    # Unit tests test the project's code on fixtures, not the data. A partial build runs
+    # only on the project that built the last publication, whose build ran them (~25 s of
+    # a national resubmission's build).
+    if not settings.dbt_unit_tests or partial is not None:
         command += ["--exclude-resource-type", "unit_test"]
     dbt = subprocess.Popen(
         command,
@@ -155,7 +173,8 @@ def run_dbt_build(
         invocation_id=run_results["metadata"]["invocation_id"],
         dbt_log=str(log_path),
         dbt_project_sha256=dbt_project_fingerprint(settings),
-        selection=selection,
+        selection=partial.selectors if partial else None,
+        changed_submitters=partial.changed_submitters if partial else None,
     )
 
 

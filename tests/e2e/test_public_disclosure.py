@@ -522,6 +522,10 @@ def _corrected_contact_log(settings, submitted) -> str:
     return log.parent.name
 
 
+def _agencies_with_contact_logs(submitted) -> int:
+    return len({p.parent.name for p in submitted.files if p.name.startswith("contact_events__")})
+
+
 def _latest_manifest(settings) -> dict:
     folder = settings.publish_dir / PERIOD
     pointer = json.loads((folder / "latest.json").read_text())
@@ -544,6 +548,14 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     assert "stg_contact_events+" in after["dbt_selection"]
     changed = after["previous"]["submissions"]
     assert [s.split("-")[0] for s in changed["added"]] == [agency]
+    # the contact events' per-agency models re-sorted this agency's events, not the month's
+    rebuilt = after["dbt_changed_submitters"]["contact_events"]
+    assert agency in rebuilt and len(rebuilt) < _agencies_with_contact_logs(submitted)
+    executed = (
+        settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+        / "models" / "intermediate" / "int_contact_events_flagged.sql"
+    ).read_text()  # fmt: skip
+    assert "delete from" in executed and f"'{agency}'" in executed
     internal = {path for path in after["files"] if path.startswith("internal/")}
     differing = {
         p

@@ -246,3 +246,45 @@ def test_release_status_preliminary_final_then_revised_with_changed_submissions(
     assert _night(settings, tmp_path, "r5", "final", 1.0, inputs).version is None
     latest = json.loads((settings.publish_dir / PERIOD / "latest.json").read_text())
     assert (latest["version"], latest["release_status"]) == (3, "revised")
+
+
+@pytest.fixture
+def exports_written(monkeypatch):
+    """How many times a whole period's files were written, and with which status."""
+    written = []
+    write_all = publish.PeriodExport.write_all
+
+    def counted(self, staged, status):
+        written.append(status)
+        return write_all(self, staged, status)
+
+    monkeypatch.setattr(publish.PeriodExport, "write_all", counted)
+    return written
+
+
+def test_a_revision_is_written_once(settings, tmp_path, exports_written):
+    _night(settings, tmp_path, "r1", "final", 0.0, {})
+    exports_written.clear()
+    unchanged = _night(settings, tmp_path, "r2", "final", 0.0, {})
+    assert unchanged.version is None and exports_written == [None]
+    exports_written.clear()
+    revised = _night(settings, tmp_path, "r3", "final", 1.0, {})
+    assert (revised.version, revised.manifest["release_status"]) == (2, "revised")
+    assert exports_written == ["revised"]  # not first as final, then again as revised
+    # The revised files are those a revised export of the same candidate writes.
+    again = export_period(settings, tmp_path / "candidate.duckdb", PERIOD, "r4", "revised")
+    assert publish._hashes(publish.data_files(again)) == publish._hashes(revised.manifest["files"])
+
+
+def test_unchanged_rows_with_a_changed_label_after_a_final_release_are_revised(
+    settings, tmp_path, monkeypatch, exports_written
+):
+    _night(settings, tmp_path, "r1", "final", 0.0, {})
+    monkeypatch.setitem(LABELS, "balance", "逾期余额（人民币元）/ Overdue balance, CNY.")
+    exports_written.clear()
+    relabelled = _night(settings, tmp_path, "r2", "final", 0.0, {})
+    # Parquet files are the same rows, so only the second write knows it is a revision.
+    assert (relabelled.version, relabelled.manifest["release_status"]) == (2, "revised")
+    assert exports_written == [None, "revised"]
+    book = openpyxl.load_workbook(relabelled.path / "internal" / "outsourcing_by_region.xlsx")
+    assert "逾期余额（人民币元）" in [cell.value for cell in book.worksheets[0][1]]

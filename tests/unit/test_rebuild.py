@@ -10,13 +10,14 @@ import pytest
 
 from collectwatch.config import Settings
 from collectwatch.intake.lifecycle import ACCEPTED, REJECTED, StateStore
-from collectwatch.rebuild import build_selection
+from collectwatch.rebuild import partial_build
 from collectwatch.warehouse import dbt_project_fingerprint, project_fingerprint
 
 PERIOD = "2026-10"
 RUN_ID = "20261120T020000-0123abcd"  # started 2026-11-20 02:00 Beijing time
 BEFORE_DUE = "2026-11-10T02:00:00+08:00"
 AFTER_DUE = "2026-11-20T02:00:00+08:00"
+SUBMITTER, OTHER_AGENCY = "91440300MA5G8XXXXM", "91110000MA01ABCDEF"
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def settings(tmp_path):
     return settings
 
 
-def _publish(settings, as_of=AFTER_DUE, fingerprint=None, period=PERIOD):
+def _publish(settings, as_of=AFTER_DUE, fingerprint=None, period=PERIOD, started_at=None):
     folder = settings.publish_dir / period / "v1"
     folder.mkdir(parents=True)
     manifest = {
@@ -35,14 +36,18 @@ def _publish(settings, as_of=AFTER_DUE, fingerprint=None, period=PERIOD):
         "as_of": as_of,
         "dbt_project_sha256": fingerprint or dbt_project_fingerprint(settings),
     }
+    if started_at:
+        manifest["run_started_at"] = started_at
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (settings.publish_dir / period / "latest.json").write_text(json.dumps({"path": "v1"}))
 
 
-def _decide(settings, submission_type, decided_at, status=ACCEPTED, period=PERIOD):
+def _decide(
+    settings, submission_type, decided_at, status=ACCEPTED, period=PERIOD, submitter=SUBMITTER
+):
     store = StateStore(settings.submissions_db)
     submission = store.register(
-        "91440300MA5G8XXXXM", submission_type, period, "0" * 64, "f.csv", 1, decided_at
+        submitter, submission_type, period, "0" * 64, "f.csv", 1, decided_at
     )
     store.decide(submission.submission_id, status, decided_at)
     store.close()
@@ -56,38 +61,45 @@ def test_only_the_types_changed_since_the_last_publication_are_rebuilt(settings)
     _decide(settings, "complaints", "2026-11-21T11:00:00+08:00", REJECTED)
     _decide(settings, "agency_caseload", "2026-11-22T10:00:00+08:00", period="2026-09")
 
-    selection = build_selection(settings, [PERIOD], AFTER_DUE)
+    _decide(settings, "contact_events", "2026-11-21T12:00:00+08:00", submitter=OTHER_AGENCY)
 
-    assert selection == [
+    partial = partial_build(settings, [PERIOD], AFTER_DUE)
+
+    assert partial.selectors == [
         "stg_submissions+",
         "stg_agency_caseload+",
         "stg_complaints+",
         "stg_contact_events+",
     ]
+    # the per-agency models rebuild the rows of these submitters only
+    assert partial.changed_submitters["contact_events"] == sorted([SUBMITTER, OTHER_AGENCY])
+    assert partial.changed_submitters["complaints"] == [SUBMITTER]
+    assert "lender_portfolio" not in partial.changed_submitters
 
 
 def test_nothing_changed_rebuilds_only_the_submission_log(settings):
     _publish(settings)
     _decide(settings, "contact_events", "2026-11-19T10:00:00+08:00")
-    assert build_selection(settings, [PERIOD], AFTER_DUE) == ["stg_submissions+"]
+    assert partial_build(settings, [PERIOD], AFTER_DUE).selectors == ["stg_submissions+"]
 
 
 def test_everything_is_rebuilt_when_a_partial_build_is_not_safe(settings):
     _decide(settings, "contact_events", "2026-11-21T10:00:00+08:00")
-    assert build_selection(settings, [PERIOD], AFTER_DUE) is None  # never published
+    assert partial_build(settings, [PERIOD], AFTER_DUE) is None  # never published
     _publish(settings, fingerprint="an older dbt project")
-    assert build_selection(settings, [PERIOD], AFTER_DUE) is None
+    assert partial_build(settings, [PERIOD], AFTER_DUE) is None
 
 
 def test_a_release_status_the_clock_changes_rebuilds_everything(settings):
     _publish(settings, as_of=BEFORE_DUE)  # preliminary then, final now
-    assert build_selection(settings, [PERIOD], AFTER_DUE) is None
-    assert build_selection(settings, [PERIOD], "2026-11-12T02:00:00+08:00") == ["stg_submissions+"]
+    assert partial_build(settings, [PERIOD], AFTER_DUE) is None
+    before_due = partial_build(settings, [PERIOD], "2026-11-12T02:00:00+08:00")
+    assert before_due.selectors == ["stg_submissions+"]
 
 
 def test_a_period_never_published_among_others_rebuilds_everything(settings):
     _publish(settings)
-    assert build_selection(settings, [PERIOD, "2026-09"], AFTER_DUE) is None
+    assert partial_build(settings, [PERIOD, "2026-09"], AFTER_DUE) is None
 
 
 def test_the_fingerprint_follows_the_models_and_settings_not_dbt_output(tmp_path):
@@ -102,3 +114,13 @@ def test_the_fingerprint_follows_the_models_and_settings_not_dbt_output(tmp_path
     assert project_fingerprint(project, "due_day=20") != before
     (project / "models" / "a.sql").write_text("select 2 as a")
     assert project_fingerprint(project, "due_day=15") != before
+
+
+def test_a_decision_in_the_same_second_as_the_last_build_start_is_placed_by_microseconds(
+    settings,
+):
+    _publish(settings, started_at="2026-11-20T02:00:00.500000+08:00")
+    _decide(settings, "contact_events", "2026-11-20T02:00:00.250000+08:00")  # before it
+    _decide(settings, "complaints", "2026-11-20T02:00:00.750000+08:00", submitter=OTHER_AGENCY)
+    partial = partial_build(settings, [PERIOD], AFTER_DUE)
+    assert partial.changed_submitters == {"complaints": [OTHER_AGENCY]}

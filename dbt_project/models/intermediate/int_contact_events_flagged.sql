@@ -1,22 +1,25 @@
+{%- set slice = {'submission_type': 'contact_events', 'submitter_column': 'agency_uscc'} -%}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='period',
+        incremental_strategy='replace_slice',
+        meta={'rebuilt_slice': slice},
         on_schema_change='fail',
     )
 }}
 
 -- Every contact event with its conduct-rule flags, judged in local time (UTC+08:00).
--- Incremental by period: a night rebuilds only the periods it was asked to, so the big
--- table is not rescanned month after month. Windows stay within (agency, period): a
--- debtor-day or a call-bombing episode crossing a month boundary is judged per month.
+-- Incremental by period and agency (macro rebuilt_slice): a night rebuilds only the
+-- periods it was asked to and, in a partial build, only the agencies whose contact logs
+-- changed, so one resubmitted log does not re-sort the month's tens of millions of
+-- events. That is exact because every window stays within (agency, period): a debtor-day
+-- or a call-bombing episode crossing a month boundary is judged per month.
 with
 
 events as (
 
     select * from {{ ref('stg_contact_events') }}
-    {{ rebuilt_periods_filter() }}
+    {{ rebuilt_slice_filter(slice) }}
 
 ),
 

@@ -44,7 +44,9 @@ class IntakeResult:
 
 
 def _now() -> str:
-    return datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+    """A decision's time, to the microsecond: a night's partial build rebuilds what was
+    decided after the last build started (collectwatch.rebuild), often the same second."""
+    return datetime.now(CHINA_TZ).isoformat(timespec="microseconds")
 
 
 def _check_name(path: Path, report: EditReport, folder_uscc: str | None, settings: Settings):

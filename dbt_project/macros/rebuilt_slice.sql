@@ -1,0 +1,53 @@
+{#
+    Per-submitter incremental models (strategy 'replace_slice').
+
+    A model whose every window and group stays within one submitter's rows of one period
+    (int_contact_events_flagged: an agency's calls to a debtor) need not rebuild a whole
+    period when one agency resubmits. A partial build passes var `changed_submitters`,
+    one list of USCCs per submission type: the submitters with a submission received or
+    decided since the last publication (collectwatch.rebuild). Without it (a full build)
+    every submitter's rows of the run's periods are rebuilt.
+
+    rebuilt_slice() is the condition on the model's rows: the run's periods and, in a
+    partial build, the changed submitters of `submission_type`.
+#}
+{% macro rebuilt_slice(submission_type, submitter_column) -%}
+    {%- set changed = var('changed_submitters', none) -%}
+    {{ rebuilt_periods() }}
+    {%- if changed is mapping %}
+    and {{ submitter_column }} in (
+        {%- for uscc in changed.get(submission_type, []) -%}
+            '{{ uscc }}'{{ ", " if not loop.last }}
+        {%- else -%}
+            null
+        {%- endfor -%}
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{# The rows a 'replace_slice' model rebuilds, when it is built incrementally. #}
+{% macro rebuilt_slice_filter(slice) -%}
+    {%- if is_incremental() -%}
+        where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The strategy: delete the model's slice, insert what it built for it. Unlike
+    delete+insert on a unique key, a submitter whose rows are gone (a withdrawn log) loses
+    them too.
+#}
+{% macro get_incremental_replace_slice_sql(arg_dict) -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {#- the model's config: meta={'rebuilt_slice': slice}, as passed to rebuilt_slice_filter -#}
+    {%- set slice = (config.get('meta') or {}).get('rebuilt_slice') -%}
+    {%- if not slice -%}
+        {{ exceptions.raise_compiler_error(
+            "a replace_slice model needs meta.rebuilt_slice: submission_type, submitter_column") }}
+    {%- endif -%}
+    delete from {{ arg_dict['target_relation'] }}
+    where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }};
+
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
