@@ -51,3 +51,22 @@
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
+
+{#
+    Data tests of a per-submitter model test the rows the build rebuilt: a test whose
+    `where` is "__rebuilt_slice__ <submission_type> <submitter_column>" reads only the
+    changed submitters' rows in a partial build (the others were tested when they were
+    built and have not changed since) and every row otherwise. Any other `where` is used
+    as dbt's own get_where_subquery uses it.
+#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where and where.startswith('__rebuilt_slice__') -%}
+        {%- set submission_type, submitter_column = where.split()[1:] -%}
+        {%- set where = rebuilt_slice(submission_type, submitter_column) -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}

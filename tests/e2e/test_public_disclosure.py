@@ -551,11 +551,13 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     # the contact events' per-agency models re-sorted this agency's events, not the month's
     rebuilt = after["dbt_changed_submitters"]["contact_events"]
     assert agency in rebuilt and len(rebuilt) < _agencies_with_contact_logs(submitted)
-    executed = (
-        settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
-        / "models" / "intermediate" / "int_contact_events_flagged.sql"
-    ).read_text()  # fmt: skip
-    assert "delete from" in executed and f"'{agency}'" in executed
+    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    flagged = (executed / "models/intermediate/int_contact_events_flagged.sql").read_text()
+    assert "delete from" in flagged and f"'{agency}'" in flagged
+    # and the data tests of those models test the rebuilt agencies' rows
+    (uniqueness,) = (executed / "models/staging/stg_contact_events.yml").glob("unique_*.sql")
+    tested = uniqueness.read_text()
+    assert "and agency_uscc in (" in tested and f"'{agency}'" in tested
     internal = {path for path in after["files"] if path.startswith("internal/")}
     differing = {
         p
