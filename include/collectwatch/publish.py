@@ -341,9 +341,8 @@ def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) 
     staged = _staging(settings, period, run_id)
     previous = latest_manifest(settings, period)
     with period_export(settings, candidate, period) as export:
-        if previous is None or previous["release_status"] not in FINAL_STATUSES:
-            return export.write_all(staged, None)
-        if _dbt_release_status(export) != "final":
+        after_final = previous is not None and previous["release_status"] in FINAL_STATUSES
+        if not after_final or _dbt_release_status(export) != "final":
             return export.write_all(staged, None)
         if previous["release_status"] == "revised" or export.parquet_differs(previous["files"]):
             return export.write_all(staged, "revised")
