@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from collectwatch import workbook
 from collectwatch.config import Settings
 from collectwatch.files import atomic_write_bytes, sha256_file
 from collectwatch.tables import PUBLISHED_TABLES, PublishedTable
@@ -46,6 +47,13 @@ PUBLIC, INTERNAL = "public", "internal"
 # "中文 / English": the first slash followed by a space ("GB/T" in a label is no separator).
 BILINGUAL_SEPARATOR = re.compile(r"\s*/\s")
 FINAL_STATUSES = ("final", "revised")
+# Beside the staged files until the release: what each table's CSV and XLSX were rendered
+# from (moved into the manifest as "render_keys").
+RENDER_KEYS = ".render_keys.json"
+# The code that renders a CSV or XLSX from its rows: when it changes, so may every file.
+RENDERER_SHA256 = hashlib.sha256(
+    Path(__file__).read_bytes() + Path(workbook.__file__).read_bytes()
+).hexdigest()
 SOURCE_NOTE = (
     "Monthly submissions of lenders and collection agencies to the statistics office, "
     "checked by intake edits, modelled with dbt and audited by the quality gate. "
@@ -241,15 +249,54 @@ def _sheet_spec(
     )
 
 
+def render_key(parquet: bytes, spec: SheetSpec) -> str:
+    """What a table's CSV and XLSX are a function of: its rows (their Parquet, schema
+    included), the sheet's labels and notes, and the rendering code."""
+    body = {
+        "rows": hashlib.sha256(parquet).hexdigest(),
+        "sheet": spec.sheet_name,
+        "labels": {
+            name: [label.zh, label.en, label.definition]
+            for name, label in sorted(spec.labels.items())
+        },
+        "shares": sorted(spec.share_columns),
+        "notes": [list(note) for note in spec.notes],
+        "code": RENDERER_SHA256,
+    }
+    return hashlib.sha256(json_bytes(body)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The latest version's folder and the render keys of its tables' files."""
+
+    folder: Path
+    keys: dict[str, str]  # "<scope>/<table>" -> render_key
+
+    def reusable(self, relative: str, key: str) -> Path | None:
+        """The folder holding the CSV and XLSX of ``relative`` rendered from ``key``."""
+        if self.keys.get(relative) != key:
+            return None
+        files = [self.folder / f"{relative}{suffix}" for suffix in (".csv", ".xlsx")]
+        return self.folder if all(path.is_file() for path in files) else None
+
+
 class PeriodExport:
     """The extracts of one period read from a candidate: the relations' metadata read once
-    and one DuckDB connection that renders every workbook's rows."""
+    and one DuckDB connection that renders every workbook's rows.
 
-    def __init__(self, con, period: str):
+    Rendering a workbook costs far more than reading its rows, and one resubmission changes
+    few of a period's ~200 tables: a table whose render key equals the one in the latest
+    version's manifest gets that version's CSV and XLSX copied, byte for byte what
+    rendering them again would give (files are deterministic, DESIGN Decision 7)."""
+
+    def __init__(self, con, period: str, rendered: Rendered | None = None):
         self.con, self.period = con, period
         self.extracts = extracts(con, period)
         self.relations: dict[str, Relation] = {}
         self.renderer = duckdb.connect()
+        self.rendered = rendered
+        self.render_keys: dict[str, str] = {}
 
     def close(self) -> None:
         self.renderer.close()
@@ -284,28 +331,44 @@ class PeriodExport:
             set(pc.unique(rows.column("release_status")).to_pylist()) if has_status else set()
         )
         row_status = status or (statuses.pop() if len(statuses) == 1 else "mixed")
-        folder = staged / extract.scope
-        folder.mkdir(parents=True, exist_ok=True)
-        name = extract.table.name
-        (folder / f"{name}.csv").write_bytes(_csv_bytes(rows))
-        (folder / f"{name}.parquet").write_bytes(_parquet_bytes(rows))
+        relative = f"{extract.scope}/{extract.table.name}"
+        (staged / extract.scope).mkdir(parents=True, exist_ok=True)
+        parquet = _parquet_bytes(rows)
+        (staged / f"{relative}.parquet").write_bytes(parquet)
         spec = _sheet_spec(self.relation(extract.relation), extract, self.period, row_status)
-        (folder / f"{name}.xlsx").write_bytes(workbook_bytes(rows, spec, self.renderer))
+        key = self.render_keys[relative] = render_key(parquet, spec)
+        source = self.rendered.reusable(relative, key) if self.rendered else None
+        if source is not None:
+            for suffix in (".csv", ".xlsx"):
+                shutil.copyfile(source / f"{relative}{suffix}", staged / f"{relative}{suffix}")
+            return
+        (staged / f"{relative}.csv").write_bytes(_csv_bytes(rows))
+        (staged / f"{relative}.xlsx").write_bytes(workbook_bytes(rows, spec, self.renderer))
 
     def write_all(self, staged: Path, status: str | None) -> Path:
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
+        self.render_keys = {}
         for extract in self.extracts:
             self.write(extract, staged, status)
+        atomic_write_bytes(staged / RENDER_KEYS, json_bytes(self.render_keys))
         return staged
+
+
+def _latest_rendered(settings: Settings, period: str) -> Rendered | None:
+    folder = latest_version_dir(settings, period)
+    if folder is None:
+        return None
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return Rendered(folder, manifest.get("render_keys", {}))
 
 
 @contextmanager
 def period_export(settings: Settings, candidate: Path, period: str):
     con = settings.duckdb(candidate, read_only=True)
     try:
-        export = PeriodExport(con, period)
+        export = PeriodExport(con, period, _latest_rendered(settings, period))
         try:
             yield export
         finally:
@@ -452,11 +515,13 @@ def prepare_version(
         shutil.rmtree(staged)
         return None
     version = previous["version"] + 1 if previous else 1
+    render_keys = staged / RENDER_KEYS
     manifest = {
         "period": period,
         "version": version,
         "release_status": _release_status(staged),
         "files": files,
+        "render_keys": json.loads(render_keys.read_text()) if render_keys.exists() else {},
         "tables": {table.name: _table_entry(table) for table in PUBLISHED_TABLES},
         **metadata,
     }
@@ -469,6 +534,7 @@ def prepare_version(
             ),
         }
     atomic_write_bytes(staged / "manifest.json", json_bytes(manifest))
+    render_keys.unlink(missing_ok=True)  # in the manifest now
     pointer = {
         "period": period,
         "version": version,

@@ -8,9 +8,11 @@ the tests do not depend on which marts dbt builds today.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
 import pytest
 from python_calamine import CalamineWorkbook
 
@@ -19,7 +21,13 @@ from collectwatch.config import Settings
 from collectwatch.files import sha256_file
 from collectwatch.publish import export_period, publish_period, stage_period
 from collectwatch.tables import PublishedTable
-from collectwatch.workbook import MONEY_FORMAT, NOTES_SHEET, SHARE_FORMAT
+from collectwatch.workbook import (
+    MONEY_FORMAT,
+    NOTES_SHEET,
+    SHARE_FORMAT,
+    ColumnLabel,
+    SheetSpec,
+)
 
 PERIOD = "2026-10"
 INJECTION = '=HYPERLINK("http://x","y")'
@@ -108,7 +116,7 @@ def test_export_is_deterministic_and_spreadsheet_safe(settings, tmp_path):
     candidate = _candidate(settings, tmp_path)
     first = export_period(settings, candidate, PERIOD, "run-a")
     second = export_period(settings, candidate, PERIOD, "run-b")
-    files = sorted(p for p in first.rglob("*") if p.is_file())
+    files = sorted(p for p in first.rglob("*") if p.is_file() and p.name != publish.RENDER_KEYS)
     assert {p.suffix for p in files} == {".csv", ".parquet", ".xlsx"}
     for path in files:
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes(), path
@@ -126,7 +134,7 @@ def test_export_is_deterministic_and_spreadsheet_safe(settings, tmp_path):
 
 def test_scopes_public_internal_and_one_folder_per_province(settings, tmp_path):
     staged = export_period(settings, _candidate(settings, tmp_path), PERIOD, "run-a")
-    assert sorted(p.name for p in staged.iterdir()) == [
+    assert sorted(p.name for p in staged.iterdir() if p.is_dir()) == [
         "internal", "province=420000", "province=440000", "public",
     ]  # fmt: skip
     assert sorted(p.name for p in (staged / "public").iterdir()) == [
@@ -288,3 +296,58 @@ def test_unchanged_rows_with_a_changed_label_after_a_final_release_are_revised(
     assert exports_written == [None, "revised"]
     book = openpyxl.load_workbook(relabelled.path / "internal" / "outsourcing_by_region.xlsx")
     assert "逾期余额（人民币元）" in [cell.value for cell in book.worksheets[0][1]]
+
+
+def test_a_table_whose_rows_and_sheet_are_unchanged_reuses_the_latest_files(
+    settings, tmp_path, monkeypatch
+):
+    v1 = publish_period(
+        settings, PERIOD, export_period(settings, _candidate(settings, tmp_path), PERIOD, "r1"), {}
+    )
+    stems = {relative.rsplit(".", 1)[0] for relative in v1.manifest["files"]}
+    assert set(v1.manifest["render_keys"]) == stems
+    assert not (v1.path / publish.RENDER_KEYS).exists()  # moved into the manifest
+    # Hubei's Wuhan recovers more: two recovery_by_bucket files change (internal, 420000).
+    candidate = _candidate(settings, tmp_path)
+    con = settings.duckdb(candidate)
+    con.execute("update recovery_by_bucket set balance = balance + 1 where region_code = '420100'")
+    con.close()
+    rendered = []
+    render = publish.workbook_bytes
+
+    def counted(rows, spec, renderer=None):
+        rendered.append(spec.sheet_name)
+        return render(rows, spec, renderer)
+
+    monkeypatch.setattr(publish, "workbook_bytes", counted)
+    staged = export_period(settings, candidate, PERIOD, "r2")
+    assert rendered == ["recovery_by_bucket", "recovery_by_bucket"]
+    changed = {
+        relative
+        for relative, entry in publish.data_files(staged).items()
+        if entry["sha256"] != v1.manifest["files"][relative]["sha256"]
+    }
+    assert changed == {
+        f"{scope}/recovery_by_bucket.{suffix}"
+        for scope in ("internal", "province=420000")
+        for suffix in ("csv", "parquet", "xlsx")
+    }
+    # Copied files are byte for byte what rendering them again gives.
+    fresh = export_period(settings.with_data_dir(tmp_path / "elsewhere"), candidate, PERIOD, "r3")
+    assert publish._hashes(publish.data_files(fresh)) == publish._hashes(publish.data_files(staged))
+
+
+def test_the_render_key_changes_with_the_rows_the_labels_and_the_notes():
+    rows = pa.table({"period": [PERIOD], "balance": [1.0]})
+    label = ColumnLabel("余额", "Balance", "余额")
+    spec = SheetSpec("t", {"balance": label}, frozenset(), (("period 报告期", PERIOD),))
+    key = publish.render_key(publish._parquet_bytes(rows), spec)
+    assert key == publish.render_key(publish._parquet_bytes(rows), spec)
+    others = [
+        (pa.table({"period": [PERIOD], "balance": [2.0]}), spec),
+        (rows, replace(spec, labels={"balance": ColumnLabel("余额", "Balance, CNY", "余额")})),
+        (rows, replace(spec, notes=(("period 报告期", "2026-11"),))),
+        (rows, replace(spec, share_columns=frozenset({"balance"}))),
+    ]
+    keys = {publish.render_key(publish._parquet_bytes(r), s) for r, s in others}
+    assert key not in keys and len(keys) == len(others)

@@ -1,3 +1,7 @@
+-- A table: the deduplication window runs over every period's complaints, and the regional,
+-- supervision and disclosure models read the result.
+{{ config(materialized='table') }}
+
 -- One row per complaint (DESIGN Decision 13): copies of a complaint forwarded by the
 -- regulator's hotline share its regulator_ref; the hotline's record is kept, the others
 -- dropped. Without a regulator_ref a record is its own complaint: source || complaint_id,

@@ -1,3 +1,6 @@
+-- A table: every regional mart, the disclosure models and their tests read it.
+{{ config(materialized='table') }}
+
 -- The regions every complete regional table must have a row for in a period (the gate's
 -- rule regions_as_expected checks the published files against this list):
 --   * the nation and every province-level unit of the region seed, always;

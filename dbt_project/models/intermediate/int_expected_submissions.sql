@@ -1,3 +1,6 @@
+-- A table: the expected regions and the coverage mart read it.
+{{ config(materialized='table') }}
+
 -- Every submission the registry says is due for a period: each active institution of the
 -- period's own registry × the types its role files monthly, with how it turned out.
 -- on_time / late: an accepted version exists and the first version that passed the reject
