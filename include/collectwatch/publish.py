@@ -285,8 +285,9 @@ class PeriodExport:
     """The extracts of one period read from a candidate: the relations' metadata read once
     and one DuckDB connection that renders every workbook's rows.
 
-    Rendering a workbook costs far more than reading its rows, and one resubmission changes
-    few of a period's ~200 tables: a table whose render key equals the one in the latest
+    Rendering a workbook costs far more than reading its rows, and before a final release
+    one resubmission changes few of a period's tables (after it, every row says "revised"):
+    a table whose render key equals the one in the latest
     version's manifest gets that version's CSV and XLSX copied, byte for byte what
     rendering them again would give (files are deterministic, DESIGN Decision 7)."""
 

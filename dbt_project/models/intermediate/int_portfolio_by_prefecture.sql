@@ -1,4 +1,4 @@
--- A table: five marts, the expected regions and two disclosure models read it.
+-- A table: four marts, the expected regions and two disclosure models read it.
 {{ config(materialized='table') }}
 
 -- Lender portfolio rows with their province and prefecture-equivalent.
