@@ -18,6 +18,43 @@ flagged as (
     select * from {{ ref('int_contact_events_flagged') }}
     {{ rebuilt_slice_filter(slice) }}
 
+),
+
+-- The start of the agency's first call-bombing episode with each debtor in the month, which
+-- counts the debtor once. Ordered over the few episode starts only: the event table's one
+-- window pass cannot number its own episode starts.
+first_episodes as (
+
+    select
+        period,
+        agency_uscc,
+        event_id
+
+    from (
+        select * from {{ ref('int_contact_events_flagged') }}
+        {{ rebuilt_slice_filter(slice) }}
+    ) as rebuilt
+    where starts_call_bombing_episode
+    qualify row_number() over (
+        partition by period, agency_uscc, debtor_ref
+        order by contact_at_local, event_id
+    ) = 1
+
+),
+
+counted as (
+
+    select
+        flagged.*,
+        first_episodes.event_id is not null as starts_first_call_bombing_episode
+
+    from flagged
+    left join first_episodes
+        on
+            flagged.period = first_episodes.period
+            and flagged.agency_uscc = first_episodes.agency_uscc
+            and flagged.event_id = first_episodes.event_id
+
 )
 
 select
@@ -28,5 +65,5 @@ select
     prefecture_code,
     {{ conduct_counts() }}
 
-from flagged
+from counted
 group by 1, 2, 3, 4, 5

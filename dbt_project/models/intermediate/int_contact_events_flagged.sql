@@ -66,7 +66,11 @@ localised as (
         channels.is_telephony,
         targets.is_third_party,
         -- Asia/Shanghai has been UTC+08:00 without daylight saving since 1991
-        timezone('Asia/Shanghai', placed.contact_at) as contact_at_local
+        timezone('Asia/Shanghai', placed.contact_at) as contact_at_local,
+        -- how far a frame ending just before local midnight reaches back from the contact
+        timezone('Asia/Shanghai', placed.contact_at)
+        - date_trunc('day', timezone('Asia/Shanghai', placed.contact_at))
+        + to_microseconds(1) as since_before_local_midnight
 
     from placed
     inner join channels on placed.channel = channels.channel
@@ -74,116 +78,109 @@ localised as (
 
 ),
 
-sequenced as (
+flagged as (
 
+    -- One window operator: every window below partitions by (period, agency, debtor) and
+    -- orders by local time (then event id), so the month's events are partitioned and
+    -- sorted once. (Four differently partitioned windows sorted the wide rows four times:
+    -- most of a national night's dbt build.) Each flag is the same as its definition in
+    -- the column docs; the arithmetic below says why.
     select
         localised.*,
-        -- the n-th call/SMS/AI call of this agency to this debtor on this local day
-        case
-            when localised.counts_toward_frequency
-                then row_number() over (
-                    partition by
-                        localised.period,
-                        localised.agency_uscc,
-                        localised.debtor_ref,
-                        localised.counts_toward_frequency,
-                        localised.contact_at_local::date
-                    order by localised.contact_at, localised.event_id
-                )
-        end as contact_of_debtor_day,
-        -- the agency's calls to this debtor in the window up to and including this one
-        case
-            when localised.channel = 'call'
-                then count(*) over (
-                    partition by
-                        localised.period,
-                        localised.agency_uscc,
-                        localised.debtor_ref,
-                        localised.channel
-                    order by localised.contact_at
-                    range between rules.call_bombing_window preceding
-                    and current row
-                )
-        end as calls_in_window
+        -- Calls/SMS/AI calls of the debtor-day up to and including this one, in (time,
+        -- event id) order: those so far in the debtor's month, less those before local
+        -- midnight (a range frame ending just before the day's start).
+        count(*) filter (where localised.counts_toward_frequency)
+            over (
+                debtor_events rows between unbounded preceding and current row
+            )
+        - count(*) filter (where localised.counts_toward_frequency) over (
+            debtor_timeline range between unbounded preceding
+            and localised.since_before_local_midnight preceding
+        ) as frequency_contacts_of_day_so_far,
+        -- Calls in the call-bombing window up to and including this moment (calls at the
+        -- same moment included).
+        count(*) filter (where localised.channel = 'call') over (
+            debtor_timeline range between rules.call_bombing_window preceding and current row
+        ) as calls_in_window,
+        -- The previous call and the call call_bombing_calls before this one: the previous
+        -- call completed a bombing window exactly when that earlier call lies within the
+        -- window before it (the previous call being the last of its moment).
+        lag(
+            case when localised.channel = 'call' then localised.contact_at_local end,
+            1 ignore nulls
+        ) over debtor_events as previous_call_at,
+        lag(
+            case when localised.channel = 'call' then localised.contact_at_local end,
+            rules.call_bombing_calls ignore nulls
+        ) over debtor_events as call_before_window_at
 
     from localised
     cross join rules
+    window
+        debtor_timeline as (
+            partition by localised.period, localised.agency_uscc, localised.debtor_ref
+            order by localised.contact_at_local
+        ),
+        debtor_events as (
+            partition by localised.period, localised.agency_uscc, localised.debtor_ref
+            order by localised.contact_at_local, localised.event_id
+        )
 
 ),
 
-flagged as (
-
-    select
-        sequenced.*,
-        sequenced.calls_in_window >= rules.call_bombing_calls as is_call_bombing
-
-    from sequenced
-    cross join rules
-
-),
-
-episodes as (
+judged as (
 
     select
         flagged.*,
-        -- an episode starts at the first call that completes a bombing window
+        flagged.channel = 'call'
+        and flagged.calls_in_window >= rules.call_bombing_calls as is_call_bombing,
+        -- the previous call, if any, was itself call bombing
         coalesce(
-            flagged.is_call_bombing
-            and not coalesce(
-                lag(flagged.is_call_bombing) over debtor_calls, false
-            ),
+            flagged.previous_call_at = flagged.contact_at_local
+            or flagged.call_before_window_at
+            >= flagged.previous_call_at - rules.call_bombing_window,
             false
-        ) as starts_call_bombing_episode
+        ) as follows_call_bombing
 
     from flagged
-    window debtor_calls as (
-        partition by flagged.period, flagged.agency_uscc, flagged.debtor_ref, flagged.channel
-        order by flagged.contact_at, flagged.event_id
-    )
+    cross join rules
 
 )
 
 select
-    episodes.period,
-    episodes.agency_uscc,
-    episodes.event_id,
-    episodes.lender_uscc,
-    episodes.debtor_ref,
-    episodes.province_code,
-    episodes.prefecture_code,
-    episodes.contact_at_local,
-    episodes.channel,
-    episodes.target,
-    episodes.is_telephony,
-    episodes.is_third_party,
-    episodes.starts_call_bombing_episode,
-    episodes.channel = 'call' as is_call,
-    episodes.channel = 'visit' as is_visit,
-    coalesce(episodes.contact_of_debtor_day = 1, false) as opens_contacted_debtor_day,
-    episodes.contact_at_local::time < rules.contact_window_start
-    or episodes.contact_at_local::time >= rules.contact_window_end as is_out_of_hours,
-    coalesce(episodes.contact_of_debtor_day > rules.max_contacts_per_debtor_day, false)
+    judged.period,
+    judged.agency_uscc,
+    judged.event_id,
+    judged.lender_uscc,
+    judged.debtor_ref,
+    judged.province_code,
+    judged.prefecture_code,
+    judged.contact_at_local,
+    judged.channel,
+    judged.target,
+    judged.is_telephony,
+    judged.is_third_party,
+    judged.is_call_bombing,
+    -- an episode starts at the first call that completes a bombing window
+    judged.is_call_bombing and not judged.follows_call_bombing
+        as starts_call_bombing_episode,
+    judged.channel = 'call' as is_call,
+    judged.channel = 'visit' as is_visit,
+    judged.counts_toward_frequency
+    and judged.frequency_contacts_of_day_so_far = 1 as opens_contacted_debtor_day,
+    judged.contact_at_local::time < rules.contact_window_start
+    or judged.contact_at_local::time >= rules.contact_window_end as is_out_of_hours,
+    judged.counts_toward_frequency
+    and judged.frequency_contacts_of_day_so_far > rules.max_contacts_per_debtor_day
         as is_over_frequency,
     -- the contact that takes a debtor-day over the limit: one per offending debtor-day
-    coalesce(episodes.contact_of_debtor_day = rules.max_contacts_per_debtor_day + 1, false)
+    judged.counts_toward_frequency
+    and judged.frequency_contacts_of_day_so_far = rules.max_contacts_per_debtor_day + 1
         as opens_over_frequency_debtor_day,
-    episodes.is_telephony and episodes.number_type = 'virtual' as is_virtual_number,
-    episodes.channel = 'postcard' as is_postcard,
-    episodes.channel = 'visit' and episodes.location_type = 'campus' as is_campus_visit,
-    coalesce(episodes.is_call_bombing, false) as is_call_bombing,
-    -- the debtor's first episode with this agency in the month: counts bombed debtors once
-    coalesce(
-        episodes.starts_call_bombing_episode
-        and row_number() over (
-            partition by
-                episodes.period,
-                episodes.agency_uscc,
-                episodes.debtor_ref,
-                episodes.starts_call_bombing_episode
-            order by episodes.contact_at, episodes.event_id
-        ) = 1,
-        false
-    ) as starts_first_call_bombing_episode
+    judged.is_telephony and judged.number_type = 'virtual' as is_virtual_number,
+    judged.channel = 'postcard' as is_postcard,
+    judged.channel = 'visit' and judged.location_type = 'campus' as is_campus_visit
 
-from episodes
+from judged
 cross join rules

@@ -17,6 +17,7 @@ reads the file again and reports every finding exactly as before.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,16 +146,17 @@ class CleanBatch:
     """The clean path over many CSV files of one type, period and layout at once.
 
     A file read alone costs ~20 ms of DuckDB set-up before its first row (more than a
-    small file's rows), and a national month has ~16,000 files. Here one streaming ``COPY``
+    small file's rows), and a national month has ~16,000 files. Here one streaming query
     reads every file of the batch, normalises, tests and casts each record as the
-    single-file pass does, and writes one typed temporary table in file and record order, with
+    single-file pass does, and writes one typed table in file and record order, with
     each record's file and whether any row edit, V016 or V017 would list a finding for it
     (a record with a finding is not cast: its typed cells are null). One scan of that
     table then counts, per file, its records, those with findings, and its distinct key
-    hashes. ``take`` cuts a file without findings or duplicate keys out of the batch as its
-    typed Parquet; any other file takes the full path, exactly as if it had been read
-    alone. If the batch itself cannot be read (a malformed record in some file), nothing
-    is kept and every file is read alone.
+    hashes. Every file without findings or duplicate keys is then cut out of the batch as
+    its typed Parquet, ``threads`` files at a time (a small file's Parquet is written by
+    one thread); ``take`` hands a file its cut. Any other file takes the full path,
+    exactly as if it had been read alone. If the batch itself cannot be read (a malformed
+    record in some file), nothing is kept and every file is read alone.
     """
 
     def __init__(
@@ -172,10 +174,15 @@ class CleanBatch:
         self.paths = set(lines)
         self.work_dir = settings.intake_work_dir
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        # A temporary table, not a Parquet file: the rows are written compressed once, as
-        # each file's raw version (DuckDB spills the table to its temp folder if need be).
+        # A table of the session's in-memory database, not a Parquet file: the rows are
+        # written compressed once, as each file's raw version (DuckDB spills the table to
+        # its temp folder if need be). Not a temporary table: the cuts read it from
+        # cursors of their own.
         self.table = f"clean_batch_{uuid.uuid4().hex}"
+        self.threads = settings.duckdb_threads
         self.clean_rows: dict[str, int] = {}
+        # path -> its typed Parquet, cut and not yet taken
+        self.cuts: dict[str, Path] = {}
         self.read = self._read(con, sorted(Path(path) for path in lines), period)
 
     def _read(self, con: duckdb.DuckDBPyConnection, paths: list[Path], period: str) -> bool:
@@ -187,12 +194,13 @@ class CleanBatch:
         typed = typed_columns(submission_type, unless="_finding")
         try:
             con.execute(
-                f"create temp table {self.table} as "
+                f"create table {self.table} as "
                 f"select {typed}, filename as _file, _finding from {flagged}"
             )
             per_file = con.execute(
                 f"select _file, count(*), count(*) filter (where _finding), "
-                f"{_distinct_keys(submission_type)} from {self.table} group by _file"
+                f"{_distinct_keys(submission_type)}, min(rowid), max(rowid) "
+                f"from {self.table} group by _file"
             ).fetchall()
         except duckdb.Error:
             self.close(con)
@@ -203,10 +211,50 @@ class CleanBatch:
         # such a file is simply read alone.
         self.clean_rows = {
             file: rows
-            for file, rows, findings, keys in per_file
+            for file, rows, findings, keys, _, _ in per_file
             if not findings and keys == rows and rows == self.lines[file] - 1
         }
+        # Each file's records are one run of the table (read in file and record order):
+        # cut by rowid, which skips the other files' row groups, not by comparing every
+        # record's file name (a scan of the whole batch per file).
+        ranges = {
+            file: ("rowid between ? and ?", [first, last])
+            if last - first + 1 == rows
+            else ("_file = ?", [file])
+            for file, rows, _, _, first, last in per_file
+            if file in self.clean_rows
+        }
+        self._cut_all(con, ranges)
         return True
+
+    def _cut_all(self, con: duckdb.DuckDBPyConnection, ranges: dict[str, tuple]) -> None:
+        """Write every clean file's typed Parquet, ``threads`` at a time."""
+        columns = ", ".join(quote(c.name) for c in self.submission_type.columns)
+        planned = {file: self.work_dir / f"{uuid.uuid4().hex}.parquet" for file in ranges}
+
+        def cut(files: list[str]) -> None:
+            cursor = con.cursor()
+            try:
+                for file in files:
+                    rows_of_file, parameters = ranges[file]
+                    cursor.execute(
+                        f"copy (select {columns} from {self.table} where {rows_of_file}) "
+                        f"to '{planned[file]}' ({PARQUET_OPTIONS})",
+                        parameters,
+                    )
+            finally:
+                cursor.close()
+
+        files = sorted(planned)
+        shares = [files[worker :: self.threads] for worker in range(self.threads)]
+        try:
+            with ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(cut, shares))
+        except BaseException:
+            for target in planned.values():
+                target.unlink(missing_ok=True)
+            raise
+        self.cuts = planned
 
     def covers(self, path: Path) -> bool:
         """True when the batch has a verdict for ``path``: clean (``take``) or not."""
@@ -215,18 +263,15 @@ class CleanBatch:
     def take(self, con: duckdb.DuckDBPyConnection, path: Path) -> CleanFile | None:
         """The typed Parquet of a clean file of the batch (view ``submission`` over it), or
         None when the file needs the full path."""
-        rows = self.clean_rows.get(str(path))
-        if rows is None:
+        target = self.cuts.pop(str(path), None)
+        if target is None:
             return None
-        target = self.work_dir / f"{uuid.uuid4().hex}.parquet"
-        columns = ", ".join(quote(c.name) for c in self.submission_type.columns)
-        con.execute(
-            f"copy (select {columns} from {self.table} where _file = ?) "
-            f"to '{target}' ({PARQUET_OPTIONS})",
-            [str(path)],
-        )
         _submission_view(con, target)
-        return CleanFile(target, rows, self.layout.source)
+        return CleanFile(target, self.clean_rows[str(path)], self.layout.source)
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop the batch's table and the cuts no file took."""
+        for target in self.cuts.values():
+            target.unlink(missing_ok=True)
+        self.cuts = {}
         con.execute(f"drop table if exists {self.table}")
