@@ -132,6 +132,19 @@ def test_export_is_deterministic_and_spreadsheet_safe(settings, tmp_path):
     assert keys == sorted(keys)  # rows in key order
 
 
+def test_workers_write_the_same_bytes_as_one(settings, tmp_path):
+    """The export writes its extracts on ``duckdb_threads`` workers; the files must not
+    depend on how many, nor on which worker wrote what."""
+    candidate = _candidate(settings, tmp_path)
+    alone = export_period(replace(settings, duckdb_threads=1), candidate, PERIOD, "a")
+    shared = export_period(replace(settings, duckdb_threads=3), candidate, PERIOD, "b")
+    files = sorted(p.relative_to(alone) for p in alone.rglob("*") if p.is_file())
+    assert len(files) > 10  # every scope's CSV, Parquet and XLSX, and the render keys
+    assert files == sorted(p.relative_to(shared) for p in shared.rglob("*") if p.is_file())
+    for path in files:
+        assert (alone / path).read_bytes() == (shared / path).read_bytes(), path
+
+
 def test_scopes_public_internal_and_one_folder_per_province(settings, tmp_path):
     staged = export_period(settings, _candidate(settings, tmp_path), PERIOD, "run-a")
     assert sorted(p.name for p in staged.iterdir() if p.is_dir()) == [
