@@ -226,22 +226,22 @@ class IntakeSession:
         is wrong is left out (its own edits report it), as is the registry, which changes
         what the other files are checked against."""
         for path in paths:
-            match = FILE_NAME_PATTERN.match(path.name)
+            # The file-level edits on a report of their own: a file any of them refuses
+            # is read alone, and its own intake reports it.
+            parts = _check_name(
+                path, EditReport(path.name, None, None, None, None), path.parent.name, self.settings
+            )
             if (
-                match is None
-                or match["type"] not in SUBMISSION_TYPES
-                or match["type"] == REGISTRY_TYPE
-                or match["uscc"] != path.parent.name
+                parts is None
+                or parts["type"] == REGISTRY_TYPE
                 or path.suffix.lower() != ".csv"
-                or path.is_symlink()
-                or not path.is_file()
-                or not 0 < path.stat().st_size <= self.settings.max_file_bytes
+                or path.stat().st_size == 0
             ):
                 continue
-            layout = csv_layout(path, SUBMISSION_TYPES[match["type"]])
+            layout = csv_layout(path, SUBMISSION_TYPES[parts["type"]])
             if layout is None:
                 continue
-            key = (match["type"], match["period"], layout.cells, layout.encoding)
+            key = (parts["type"], parts["period"], layout.cells, layout.encoding)
             identity = _identity(path)
             digest, lines = sha256_and_lines(path)
             self.digests[str(path)] = (digest, identity)
