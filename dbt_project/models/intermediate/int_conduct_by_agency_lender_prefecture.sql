@@ -22,7 +22,8 @@ flagged as (
 
 -- The start of the agency's first call-bombing episode with each debtor in the month, which
 -- counts the debtor once. Ordered over the few episode starts only: the event table's one
--- window pass cannot number its own episode starts.
+-- window pass cannot number its own episode starts. The table is read again rather than
+-- through the CTE above: DuckDB materialises a CTE that is read twice (the month's events).
 first_episodes as (
 
     select
