@@ -486,6 +486,34 @@ def test_province_mismatch_names_the_province_and_the_check(gate_with_defect):
     assert {e["difference"] for e in failure["unexpected_examples"]} == {-100.0}
 
 
+def test_reconciliation_of_national_sized_money_is_exact():
+    # 400 prefectures of 123,456,789,012.37 each: a national total near 5e13, where a
+    # float64 sum is off by several cents. The gate sums the cents exactly, so a table
+    # that adds up shows a difference of exactly zero, and one cent off shows one cent.
+    table = tables.published_table("outsourcing_by_region")
+    cent = Decimal("123456789012.37")
+    codes = [f"{province:02d}{prefecture:02d}00" for province in range(11, 51)
+             for prefecture in range(1, 11)]  # fmt: skip
+    rows = [("prefecture", code, code[:2] + "0000", cent) for code in codes]
+    for province in sorted({code[:2] for code in codes}):
+        rows.append(("province", province + "0000", tables.NATIONAL_CODE, cent * 10))
+    rows.append(("national", tables.NATIONAL_CODE, None, cent * len(codes)))
+    frame = pd.DataFrame(rows, columns=["level", "region_code", "parent_region_code", "v"])
+    frame = frame.assign(period=PERIOD, overdue_balance=frame.pop("v").astype("float64"))
+    kinds = {"overdue_balance": "money"}
+
+    assert float(cent) * len(codes) != sum([float(cent)] * len(codes))  # floats drift here
+    clean = gate.build_reconciliation(frame, table, kinds)
+    assert len(clean) == 2 + 40  # two national checks and one per province
+    assert (clean["difference"] == 0.0).all()
+
+    national = frame["level"] == "national"
+    frame.loc[national, "overdue_balance"] = float(cent * len(codes) + Decimal("0.01"))
+    off = gate.build_reconciliation(frame, table, kinds)
+    assert set(off.loc[off["region_code"] == tables.NATIONAL_CODE, "difference"]) == {0.01}
+    assert (off.loc[off["region_code"] != tables.NATIONAL_CODE, "difference"] == 0.0).all()
+
+
 def test_missing_table_file_fails_without_masking_the_other_tables(tmp_path, frames):
     staged = write_publication(tmp_path / "staged", frames)
     (staged / "internal" / "recovery_by_bucket.parquet").unlink()
