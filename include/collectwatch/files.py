@@ -62,11 +62,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     commit_file(temporary, path)
 
 
-def atomic_copy(source: Path, destination: Path) -> None:
+def atomic_copy(source: Path, destination: Path, durable: bool = True) -> None:
+    """Copy ``source`` into place in one rename; ``durable=False`` skips the fsyncs, for a
+    copy whose own commit flushes it later (a candidate warehouse: warehouse.swap_in)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_sibling(destination)
     shutil.copyfile(source, temporary)
-    commit_file(temporary, destination)
+    if durable:
+        commit_file(temporary, destination)
+    else:
+        os.replace(temporary, destination)
 
 
 def atomic_move(source: Path, destination: Path) -> None:

@@ -98,7 +98,10 @@ def create_candidate(settings: Settings, run_id: str) -> Path:
     candidate = settings.candidates_dir / f"{run_id}.duckdb"
     candidate.parent.mkdir(parents=True, exist_ok=True)
     if settings.warehouse_path.exists():
-        atomic_copy(settings.warehouse_path, candidate)
+        # Not flushed to disk here (a second or more for a national warehouse): a crash
+        # loses only a candidate that recover() deletes, and swap_in flushes the whole
+        # file before it is renamed over the published one.
+        atomic_copy(settings.warehouse_path, candidate, durable=False)
     return candidate
 
 

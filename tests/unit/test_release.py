@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collectwatch import pipeline
+from collectwatch import pipeline, warehouse
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.faults import fault_point
 from collectwatch.files import file_lock, sha256_file
@@ -229,3 +229,29 @@ def test_cli_run_takes_repeated_periods_and_a_range(monkeypatch, capsys):
     assert calls == [["2026-08", "2026-09", "2026-11"], ["2026-08", "2026-09"], []]
     assert cli.main(["run", "--from", "2026-08"]) == cli.EXIT_INTERNAL
     assert "--from and --to go together" in capsys.readouterr().err
+
+
+def test_the_candidate_copy_is_flushed_once_by_the_swap_not_by_the_copy(settings, monkeypatch):
+    # A national candidate is gigabytes: create_candidate leaves it to the page cache,
+    # and swap_in flushes the whole file (its own and the copy's pages) before the rename.
+    con = settings.duckdb(settings.warehouse_path)
+    con.execute("create table published as select range as n from range(1000)")
+    con.close()
+    flushed = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))
+    )
+
+    candidate = warehouse.create_candidate(settings, "20261102T020000-abcdef01")
+    assert not [path for path in flushed if path.endswith(".tmp") or path == str(candidate)]
+    con = settings.duckdb(candidate)
+    con.execute("insert into published select 1000")
+    con.close()
+    flushed.clear()
+    warehouse.swap_in(settings, candidate)
+
+    assert str(candidate) in flushed  # flushed under its candidate name, then renamed
+    con = settings.duckdb(settings.warehouse_path, read_only=True)
+    assert con.execute("select count(*) from published").fetchone()[0] == 1001
+    con.close()
