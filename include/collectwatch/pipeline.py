@@ -69,25 +69,22 @@ class GateFailed(RuntimeError):
 
 def landing_batches(settings: Settings) -> list[list[str]]:
     """Landed files grouped by submission type into batches of bounded count and size;
-    the registry's batch comes first, as it decides who may submit the others, then the
-    largest first: the mapped tasks run a few at a time, and a large batch that started
-    last would keep its slot busy long after the others had finished."""
+    the registry's batch comes first, as it decides who may submit the others."""
     by_type: dict[str, list[Path]] = {}
     for path in landing_files(settings):
         by_type.setdefault(path.name.split("__")[0], []).append(path)
-    batches: list[tuple[bool, int, list[str]]] = []  # (not the registry, bytes, files)
-    for submission_type, paths in by_type.items():
+    batches: list[list[str]] = []
+    for submission_type in sorted(by_type, key=lambda name: name != REGISTRY_TYPE):
         batch: list[str] = []
         size = 0
-        for path in paths:
+        for path in by_type[submission_type]:
             if batch and (len(batch) >= BATCH_FILES or size + path.stat().st_size > BATCH_BYTES):
-                batches.append((submission_type != REGISTRY_TYPE, size, batch))
+                batches.append(batch)
                 batch, size = [], 0
             batch.append(str(path))
             size += path.stat().st_size
-        batches.append((submission_type != REGISTRY_TYPE, size, batch))
-    batches.sort(key=lambda batch: (batch[0], -batch[1]))
-    return [files for _, _, files in batches]
+        batches.append(batch)
+    return batches
 
 
 def intake_registry(settings: Settings) -> dict:

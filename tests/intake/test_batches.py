@@ -193,16 +193,3 @@ def test_a_malformed_file_in_a_batch_gets_the_verdict_it_gets_alone(
     # The three planted files and the malformed one are not accepted; the rest are.
     accepted = {name for name, (outcome, _) in got.items() if outcome[0] == lifecycle.ACCEPTED}
     assert accepted == {p.name for p in landed[4:]}
-
-
-def test_batches_run_the_registry_first_then_the_largest(settings, landing, monkeypatch):
-    monkeypatch.setattr(pipeline, "BATCH_FILES", 1)  # one file a batch: order by size alone
-    registry = landing.put("institution_registry", submitter=settings.regulator_uscc)
-    landed = [landing.put(name) for name in ("agency_caseload", "contact_events", "complaints")]
-
-    batches = pipeline.landing_batches(settings)
-
-    assert batches[0] == [str(registry)]
-    sizes = [Path(batch[0]).stat().st_size for batch in batches[1:]]
-    assert sizes == sorted(sizes, reverse=True)
-    assert sorted(batch[0] for batch in batches[1:]) == sorted(map(str, landed))
