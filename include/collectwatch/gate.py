@@ -626,29 +626,6 @@ def _names(columns) -> str:
 EXACT = "decimal(38, 2)"
 
 
-def _levels_long(frame: str, by: list[str], measures: list[str]) -> str:
-    """The rows of ``frame`` one per measure (nulls kept): level, ``by``, region, parent
-    region, measure, value (``EXACT``)."""
-    if not measures:
-        return f"""select level, {_names(by)}, region_code, parent_region_code,
-                   null::varchar as measure, null::{EXACT} as value from {frame} where false"""
-    exact = ", ".join(f'"{m}"::{EXACT} as "{m}"' for m in measures)
-    return f"""
-        select * from (
-            select level, {_names(by)}, region_code, parent_region_code, {exact}
-            from {frame}
-        ) unpivot include nulls (value for measure in ({_names(measures)}))"""
-
-
-def _level_sums(level: str, keys: list[str], region: str, source: str = "long") -> str:
-    """Per ``keys``, region and measure, the sum of the values of ``level``'s rows in
-    ``source`` (0 when all are null); ``region`` is the SQL that names the region."""
-    return f"""
-        select {_names(keys)}, {region} as region_code, measure,
-               coalesce(sum(value), 0) as value
-        from {source} where level = '{level}' group by all"""
-
-
 def _case(column: str, values: dict[str, str], default: str) -> str:
     whens = " ".join(f"when '{key}' then {value}" for key, value in values.items())
     return f"case {column} {whens} else {default} end" if whens else default
@@ -658,13 +635,28 @@ def _struct(fields: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{name}': {value}" for name, value in fields.items()) + "}"
 
 
-def _wide_sums(level: str, by: list[str], region: str, measures: list[str]) -> str:
+def _wide_sums(
+    level: str, by: list[str], region: str, measures: list[str], frame: str = "frame"
+) -> str:
     """Per ``by`` and region (``region`` is the SQL that names it), each measure's sum
     over ``level``'s rows of ``frame`` (``EXACT``; 0 when all are null)."""
     sums = ", ".join(f'coalesce(sum("{m}"::{EXACT}), 0) as "{m}"' for m in measures)
     return f"""
         select {_names(by)}, {region} as region_code, {sums}
-        from frame where level = '{level}' group by all"""
+        from {frame} where level = '{level}' group by all"""
+
+
+def _national_totals(frame: str, by: list[str], measures: list[str]) -> str:
+    """``frame``'s national totals, one row per ``by`` and measure: ``by``, measure, value
+    (``EXACT``)."""
+    if not measures:
+        return (
+            f"select {_names(by)}, null::varchar as measure, null::{EXACT} as value "
+            f"from {frame} where false"
+        )
+    cells = ", ".join(_struct({"measure": f"'{m}'", "value": f'"{m}"'}) for m in measures)
+    totals = _wide_sums("national", by, "null", measures, frame)
+    return f"select {_names(by)}, unnest([{cells}], recursive := true) from ({totals})"
 
 
 def _compare(
@@ -764,10 +756,8 @@ def build_national_change(
     same_period = " and ".join(f'c."{k}" is not distinct from r."{k}"' for k in ["period", *keys])
     return _query(
         f"""
-        with long as ({_levels_long("staged", by, _measures(table, staged))}),
-        current as ({_level_sums("national", by, "null")}),
-        long_before as ({_levels_long("previous", by, _measures(table, previous))}),
-        earlier as ({_level_sums("national", by, "null", "long_before")}),
+        with current as ({_national_totals("staged", by, _measures(table, staged))}),
+        earlier as ({_national_totals("previous", by, _measures(table, previous))}),
         pool as (
             select * from current
             union all
