@@ -488,7 +488,7 @@ def test_province_mismatch_names_the_province_and_the_check(gate_with_defect):
 
 def test_reconciliation_of_national_sized_money_is_exact():
     # 400 prefectures of 123,456,789,012.37 each: a national total near 5e13, where a
-    # float64 sum is off by several cents. The gate sums the cents exactly, so a table
+    # float64 sum is off by up to 2.3 cents. The gate sums the cents exactly, so a table
     # that adds up shows a difference of exactly zero, and one cent off shows one cent.
     table = tables.published_table("outsourcing_by_region")
     cent = Decimal("123456789012.37")
