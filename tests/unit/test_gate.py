@@ -804,3 +804,18 @@ def test_distribution_drift_since_the_last_publication_is_a_warning(tmp_path, fr
     report = json.loads(same.report_json.read_text(encoding="utf-8"))
     outcomes = report["tables"]["outsourcing_by_region"]
     assert any(o["suite"] == gate.DISTRIBUTION_DRIFT_SUITE and o["success"] for o in outcomes)
+
+
+def test_a_derived_check_that_cannot_be_built_fails_the_gate_and_names_why(tmp_path, frames):
+    # Without parent_region_code no province can be reconciled with its prefectures: the
+    # reconciliation cannot be built, which blocks (never a silent pass), naming the column.
+    frames["recovery_by_bucket"] = frames["recovery_by_bucket"].drop(columns="parent_region_code")
+
+    result = run(tmp_path, frames)
+
+    assert result.passed is False
+    [failure] = named(result.blocking_failures, "recovery_by_bucket", "build_reconciliation")
+    assert "recovery_by_bucket" in failure["message"]
+    assert "parent_region_code" in failure["message"]
+    # The other tables' derived checks are still built.
+    assert not named(result.blocking_failures, "outsourcing_by_region", "build_reconciliation")
