@@ -3,16 +3,16 @@
 
     A model whose every window and group stays within one submitter's rows of one period
     (int_contact_events_flagged: an agency's calls to a debtor) need not rebuild a whole
-    period when one agency resubmits. A partial build passes var `changed_submitters`,
-    one list of USCCs per submission type: the submitters with a submission received or
-    decided since the last publication (collectwatch.rebuild). Without it (a full build)
+    period when one agency resubmits. A partial build passes `changed_submitters` (macro
+    run_var), one list of USCCs per submission type: the submitters with a submission
+    received or decided since the last publication (collectwatch.rebuild). Without it (a full build)
     every submitter's rows of the run's periods are rebuilt.
 
     rebuilt_slice() is the condition on the model's rows: the run's periods and, in a
     partial build, the changed submitters of `submission_type`.
 #}
 {% macro rebuilt_slice(submission_type, submitter_column) -%}
-    {%- set changed = var('changed_submitters', none) -%}
+    {%- set changed = run_var('changed_submitters') -%}
     {{ rebuilt_periods() }}
     {%- if changed is mapping %}
     and {{ submitter_column }} in (

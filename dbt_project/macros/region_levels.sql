@@ -34,7 +34,7 @@
 #}
 {% macro rebuilt_periods(column='period', previous_months=[]) %}
     {%- if is_incremental() -%}
-        {%- set periods = var('periods') -%}
+        {%- set periods = run_var('periods') -%}
         {%- if periods | length == 0 -%}
             {{ exceptions.raise_compiler_error("an incremental run needs var 'periods'") }}
         {%- endif -%}
@@ -76,12 +76,12 @@
 {%- endmacro %}
 
 {#
-    preliminary until the due date has passed at var('as_of'), final after it. 'revised'
+    preliminary until the due date has passed at run_var('as_of'), final after it. 'revised'
     is set by publication, which knows whether a final version was published before.
 #}
 {% macro release_status(period_column='period') %}
     case
-        when timestamptz '{{ var("as_of") }}' > {{ period_due_at(period_column) }}
+        when timestamptz '{{ run_var("as_of") }}' > {{ period_due_at(period_column) }}
             then 'final'
         else 'preliminary'
     end

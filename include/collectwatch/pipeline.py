@@ -40,6 +40,8 @@ from collectwatch.publish import (
 )
 from collectwatch.rebuild import partial_build
 from collectwatch.warehouse import (
+    BUILDING,
+    clear_interrupted_build,
     create_candidate,
     new_run_id,
     run_dbt_build,
@@ -213,7 +215,7 @@ def clean_candidates(settings: Settings, now: datetime, keep: set[str]) -> list[
     removed = []
     for path in sorted(settings.candidates_dir.iterdir()):
         run_id = _run_id_of(path)
-        if run_id in keep:
+        if run_id in keep or path.name.startswith(BUILDING):  # see clear_interrupted_build
             continue
         kept = (settings.candidates_dir / run_id / KEPT_MARKER).exists()
         interrupted_database = not path.is_dir() and not kept
@@ -251,7 +253,11 @@ def recover(settings: Settings, now: datetime | None = None) -> dict:
             journal = json.loads(settings.release_journal.read_text())
             apply_release(settings, journal)
             completed = journal["run_id"]
-    removed = clean_stale_files(settings, now) + clean_candidates(settings, now, keep=set())
+    removed = (
+        clear_interrupted_build(settings)
+        + clean_stale_files(settings, now)
+        + clean_candidates(settings, now, keep=set())
+    )
     return {"completed_release": completed, "removed": sorted(str(p) for p in removed)}
 
 

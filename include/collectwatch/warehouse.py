@@ -12,16 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, NO_TELEMETRY_ENV, Settings
 from collectwatch.faults import fault_point
-from collectwatch.files import atomic_copy, commit_file
+from collectwatch.files import atomic_copy, commit_file, file_lock
 
 RUN_ID_CLOCK = "%Y%m%dT%H%M%S"
 
@@ -116,6 +119,74 @@ def dbt_environment(settings: Settings, candidate: Path) -> dict[str, str]:
     }
 
 
+# dbt builds every candidate under this one name: its parse of the project is reused only
+# while the profile's values (the database path among them) stay the same.
+BUILDING = "building.duckdb"
+
+
+def _build_lock(settings: Settings):
+    return file_lock(settings.warehouse_path.parent / ".build.lock")
+
+
+def _remove_building(settings: Settings) -> list[Path]:
+    building = settings.candidates_dir / BUILDING
+    removed = [path for path in (building, building.with_name(BUILDING + ".wal")) if path.exists()]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
+def clear_interrupted_build(settings: Settings) -> list[Path]:
+    """The candidate of a build that was killed while dbt ran (still under the build name);
+    a build in progress holds the lock, so its candidate is never touched."""
+    with _build_lock(settings):
+        return _remove_building(settings)
+
+
+@contextmanager
+def building_name(settings: Settings, candidate: Path) -> Iterator[Path]:
+    """``candidate`` renamed to BUILDING while dbt builds it, and back afterwards; one build
+    at a time. A write-ahead log dbt left is folded into the file before it is renamed
+    back (the log is found by the file's name)."""
+    building = settings.candidates_dir / BUILDING
+    with _build_lock(settings):
+        _remove_building(settings)  # an interrupted build's leftovers
+        if candidate.exists():  # else the first build: dbt creates the file
+            os.replace(candidate, building)
+        try:
+            yield building
+            if building.with_name(BUILDING + ".wal").exists():
+                con = settings.duckdb(building)
+                con.execute("checkpoint")
+                con.close()
+        finally:
+            if building.exists():
+                os.replace(building, candidate)
+            _remove_building(settings)  # the log of a failed build, whose candidate is dropped
+
+
+# Read by dbt macro run_var.
+RUN_VALUES_ENV = "COLLECTWATCH_DBT_RUN"
+# dbt's parse of the project, which it reuses when the project and --vars are unchanged.
+PARSE_FILE = "partial_parse.msgpack"
+
+
+def reuse_last_parse(settings: Settings, target_path: Path) -> Path | None:
+    """Start a build's target folder with the latest earlier build's parse, so dbt parses
+    only the files that changed since (~1 s, not a full ~5 s parse). dbt checks the parse
+    itself (its version, --vars, and every file's checksum) and parses in full if it does
+    not fit, so an old or foreign parse costs time, never a wrong build."""
+    runs = settings.state_dir / "dbt"
+    earlier = sorted(runs.glob(f"*/target/{PARSE_FILE}")) if runs.exists() else []
+    earlier = [path for path in earlier if path.parent != target_path]
+    if not earlier:
+        return None
+    target_path.mkdir(parents=True, exist_ok=True)
+    copy = target_path / PARSE_FILE
+    shutil.copyfile(earlier[-1], copy)
+    return copy
+
+
 def run_dbt_build(
     settings: Settings,
     candidate: Path,
@@ -129,17 +200,21 @@ def run_dbt_build(
     ``candidate``, for ``periods``."""
 
     target_dir = settings.state_dir / "dbt" / run_id
-    variables = {"periods": periods, "as_of": as_of,
-                 "due_day_of_next_month": settings.due_day_of_next_month}  # fmt: skip
-    if partial is not None:
-        variables["changed_submitters"] = partial.changed_submitters
+    # The run's own values travel in an env var, not --vars (see macro run_var): dbt
+    # parses the whole project again whenever --vars change.
+    run_values = {
+        "periods": periods,
+        "as_of": as_of,
+        "changed_submitters": partial.changed_submitters if partial else None,
+    }
+    reuse_last_parse(settings, target_dir / "target")
     command = [
         sys.executable, "-m", "dbt.cli.main", "build",
         "--project-dir", str(settings.dbt_project_dir),
         "--profiles-dir", str(settings.dbt_project_dir),
         "--target-path", str(target_dir / "target"),
         "--log-path", str(target_dir / "logs"),
-        "--vars", json.dumps(variables),
+        "--vars", json.dumps({"due_day_of_next_month": settings.due_day_of_next_month}),
     ]  # fmt: skip
     if full_refresh:
         command.append("--full-refresh")
@@ -150,15 +225,16 @@ def run_dbt_build(
     # a national resubmission's build).
     if not settings.dbt_unit_tests or partial is not None:
         command += ["--exclude-resource-type", "unit_test"]
-    dbt = subprocess.Popen(
-        command,
-        env=dbt_environment(settings, candidate),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    fault_point("build.dbt")
-    stdout, stderr = dbt.communicate()
+    with building_name(settings, candidate) as building:
+        dbt = subprocess.Popen(
+            command,
+            env={**dbt_environment(settings, building), RUN_VALUES_ENV: json.dumps(run_values)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        fault_point("build.dbt")
+        stdout, stderr = dbt.communicate()
     log_path = target_dir / "dbt_build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(stdout + stderr)

@@ -551,6 +551,9 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     # the contact events' per-agency models re-sorted this agency's events, not the month's
     rebuilt = after["dbt_changed_submitters"]["contact_events"]
     assert agency in rebuilt and len(rebuilt) < _agencies_with_contact_logs(submitted)
+    # dbt started from the first build's parse instead of parsing the project again
+    dbt_log = (settings.state_dir / "dbt" / after["run_id"] / "logs" / "dbt.log").read_text()
+    assert "Partial parsing enabled" in dbt_log and "Unable to do partial parsing" not in dbt_log
     executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
     flagged = (executed / "models/intermediate/int_contact_events_flagged.sql").read_text()
     assert "delete from" in flagged and f"'{agency}'" in flagged

@@ -3,6 +3,7 @@ interrupted release completed from its journal, leftovers removed (old ones by a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import datetime, timedelta
@@ -255,3 +256,64 @@ def test_the_candidate_copy_is_flushed_once_by_the_swap_not_by_the_copy(settings
     con = settings.duckdb(settings.warehouse_path, read_only=True)
     assert con.execute("select count(*) from published").fetchone()[0] == 1001
     con.close()
+
+
+def test_a_build_starts_from_the_latest_earlier_parse(settings, tmp_path):
+    settings = dataclasses.replace(settings, state_dir=tmp_path / "state")  # no other builds
+    runs = settings.state_dir / "dbt"
+    target = runs / "20261102T020000-cccccccc" / "target"
+    assert warehouse.reuse_last_parse(settings, target) is None  # the first build parses
+    assert not target.exists()
+    for run_id, parse in (("20261031T020000-aaaaaaaa", b"older"),
+                          ("20261101T020000-bbbbbbbb", b"latest"),
+                          ("20261101T030000-dddddddd", None)):  # fmt: skip
+        (runs / run_id / "target").mkdir(parents=True)
+        if parse is not None:  # a build that failed before dbt parsed has none
+            (runs / run_id / "target" / warehouse.PARSE_FILE).write_bytes(parse)
+
+    copy = warehouse.reuse_last_parse(settings, target)
+
+    assert copy == target / warehouse.PARSE_FILE and copy.read_bytes() == b"latest"
+    # the earlier build's own parse stays where it was (its folder is that run's record)
+    assert (runs / "20261101T020000-bbbbbbbb" / "target" / warehouse.PARSE_FILE).exists()
+
+
+def test_dbt_builds_the_candidate_under_one_name_and_it_gets_its_own_back(settings):
+    # dbt's parse is reused only while its profile (the database path) is unchanged.
+    candidate = settings.candidates_dir / "20261102T020000-abcdef01.duckdb"
+    con = settings.duckdb(candidate)
+    con.execute("create table published as select 1 as n")
+    con.close()
+    building = settings.candidates_dir / warehouse.BUILDING
+    stale_log = building.with_name(warehouse.BUILDING + ".wal")
+    stale_log.write_bytes(b"an interrupted build's log")  # must never be replayed here
+
+    with warehouse.building_name(settings, candidate) as path:
+        assert path == building and not candidate.exists() and not stale_log.exists()
+        con = settings.duckdb(path)
+        # what a dbt that exits without a checkpoint leaves: the new rows only in the log
+        con.execute("set checkpoint_threshold = '1TB'")
+        con.execute("pragma disable_checkpoint_on_shutdown")
+        con.execute("insert into published select 2 union all select 3")
+        con.close()
+        assert stale_log.exists()
+
+    assert not building.exists() and not stale_log.exists()
+    con = settings.duckdb(candidate, read_only=True)
+    assert con.execute("select sum(n) from published").fetchone()[0] == 6
+    con.close()
+
+
+def test_recovery_removes_an_interrupted_build_but_not_one_in_progress(settings):
+    building = settings.candidates_dir / warehouse.BUILDING
+    building.write_bytes(b"a candidate dbt was building when the process was killed")
+    pipeline.recover(settings, NOW)
+    assert not building.exists()
+
+    candidate = settings.candidates_dir / "20261102T020000-abcdef01.duckdb"
+    settings.duckdb(candidate).close()
+    with warehouse.building_name(settings, candidate) as path:
+        # a cleanup that does not wait for the build's lock must leave its file alone
+        assert pipeline.clean_candidates(settings, NOW, keep=set()) == []
+        assert path.exists()
+    assert candidate.exists()
