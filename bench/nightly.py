@@ -236,7 +236,7 @@ def main() -> None:
         "duckdb": {
             "memory_limit": args.memory_limit,
             "threads": bench.settings.duckdb_threads,
-            "temp_directory": "<data>/duckdb-spill (dbt: <candidate>.duckdb.tmp)",
+            "temp_directory": "<data>/duckdb-spill (dbt: candidates/building.duckdb.tmp)",
         },
     }
     if args.source:

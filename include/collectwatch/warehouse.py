@@ -129,10 +129,18 @@ def _build_lock(settings: Settings):
 
 
 def _remove_building(settings: Settings) -> list[Path]:
-    building = settings.candidates_dir / BUILDING
-    removed = [path for path in (building, building.with_name(BUILDING + ".wal")) if path.exists()]
+    """The build name's file, write-ahead log and spill folder (DuckDB's default beside a
+    database file, which it removes itself unless killed)."""
+    removed = [
+        path
+        for suffix in ("", ".wal", ".tmp")
+        if (path := settings.candidates_dir / (BUILDING + suffix)).exists()
+    ]
     for path in removed:
-        path.unlink()
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     return removed
 
 

@@ -307,8 +307,11 @@ def test_dbt_builds_the_candidate_under_one_name_and_it_gets_its_own_back(settin
 def test_recovery_removes_an_interrupted_build_but_not_one_in_progress(settings):
     building = settings.candidates_dir / warehouse.BUILDING
     building.write_bytes(b"a candidate dbt was building when the process was killed")
+    spill = building.with_name(warehouse.BUILDING + ".tmp")
+    spill.mkdir()
+    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"what its queries spilled")
     pipeline.recover(settings, NOW)
-    assert not building.exists()
+    assert not building.exists() and not spill.exists()
 
     candidate = settings.candidates_dir / "20261102T020000-abcdef01.duckdb"
     settings.duckdb(candidate).close()
