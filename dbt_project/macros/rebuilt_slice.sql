@@ -5,8 +5,8 @@
     (int_contact_events_flagged: an agency's calls to a debtor) need not rebuild a whole
     period when one agency resubmits. A partial build passes `changed_submitters` (macro
     run_var), one list of USCCs per submission type: the submitters with a submission
-    received or decided since the last publication (collectwatch.rebuild). Without it (a full build)
-    every submitter's rows of the run's periods are rebuilt.
+    received or decided since the last publication (collectwatch.rebuild). Without it (a
+    full build) every submitter's rows of the run's periods are rebuilt.
 
     rebuilt_slice() is the condition on the model's rows: the run's periods and, in a
     partial build, the changed submitters of `submission_type`.
