@@ -84,6 +84,14 @@ def atomic_move(source: Path, destination: Path) -> None:
         source.unlink()
 
 
+def remove_path(path: Path) -> None:
+    """Delete a file, or a folder with everything in it (nothing if it is gone)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock between processes (intake tasks run concurrently)."""

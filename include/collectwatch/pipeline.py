@@ -24,7 +24,7 @@ from collectwatch.alerts import notify
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import PERIOD_PATTERN, shift_period
 from collectwatch.faults import fault_point
-from collectwatch.files import atomic_write_bytes, file_lock
+from collectwatch.files import atomic_write_bytes, file_lock, remove_path
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.process import IntakeSession, landing_files
 from collectwatch.intake.registry import REGISTRY_TYPE
@@ -198,13 +198,6 @@ def _is_older(run_id: str, path: Path, cutoff: datetime) -> bool:
     return started < cutoff
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def clean_candidates(settings: Settings, now: datetime, keep: set[str]) -> list[Path]:
     """Remove candidate databases of interrupted runs at once, and every run's folder
     (gate reports; a blocked candidate kept for inspection) once older than the retention.
@@ -220,7 +213,7 @@ def clean_candidates(settings: Settings, now: datetime, keep: set[str]) -> list[
         kept = (settings.candidates_dir / run_id / KEPT_MARKER).exists()
         interrupted_database = not path.is_dir() and not kept
         if interrupted_database or _is_older(run_id, path, cutoff):
-            _remove(path)
+            remove_path(path)
             removed.append(path)
     return removed
 
@@ -238,7 +231,7 @@ def clean_stale_files(settings: Settings, now: datetime) -> list[Path]:
     if dbt_state.exists():
         stale += [p for p in dbt_state.iterdir() if _is_older(p.name, p, cutoff)]
     for path in stale:
-        _remove(path)
+        remove_path(path)
     return stale
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, NO_TELEMETRY_ENV, Settings
 from collectwatch.faults import fault_point
-from collectwatch.files import atomic_copy, commit_file, file_lock
+from collectwatch.files import atomic_copy, commit_file, file_lock, remove_path
 
 RUN_ID_CLOCK = "%Y%m%dT%H%M%S"
 
@@ -137,10 +137,7 @@ def _remove_building(settings: Settings) -> list[Path]:
         if (path := settings.candidates_dir / (BUILDING + suffix)).exists()
     ]
     for path in removed:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        remove_path(path)
     return removed
 
 
