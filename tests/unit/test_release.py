@@ -320,3 +320,19 @@ def test_recovery_removes_an_interrupted_build_but_not_one_in_progress(settings)
         assert pipeline.clean_candidates(settings, NOW, keep=set()) == []
         assert path.exists()
     assert candidate.exists()
+
+
+def test_a_failed_build_leaves_its_candidate_under_its_own_name_and_no_build_files(settings):
+    candidate = settings.candidates_dir / "20261102T020000-abcdef01.duckdb"
+    settings.duckdb(candidate).close()
+    building = settings.candidates_dir / warehouse.BUILDING
+
+    with (
+        pytest.raises(warehouse.DbtBuildFailed, match="planted"),
+        warehouse.building_name(settings, candidate) as path,
+    ):
+        path.with_name(warehouse.BUILDING + ".wal").write_bytes(b"a failed build's log")
+        raise warehouse.DbtBuildFailed("planted: dbt build returned 1")
+
+    assert candidate.exists()  # not published: the caller raises, and recovery ages it out
+    assert not [p for p in settings.candidates_dir.iterdir() if p.name.startswith(building.name)]
