@@ -258,24 +258,55 @@ def test_the_candidate_copy_is_flushed_once_by_the_swap_not_by_the_copy(settings
     con.close()
 
 
+def _earlier_parse(runs, run_id: str, parse: bytes | None, project: str | None) -> None:
+    target = runs / run_id / "target"
+    target.mkdir(parents=True)
+    if parse is not None:  # a build that failed before dbt parsed has none
+        (target / warehouse.PARSE_FILE).write_bytes(parse)
+    if project is not None:  # a build before the project folder was recorded has none
+        (target / warehouse.PARSED_PROJECT_FILE).write_text(project)
+
+
 def test_a_build_starts_from_the_latest_earlier_parse(settings, tmp_path):
     settings = dataclasses.replace(settings, state_dir=tmp_path / "state")  # no other builds
     runs = settings.state_dir / "dbt"
+    project = str(settings.dbt_project_dir.resolve())
     target = runs / "20261102T020000-cccccccc" / "target"
     assert warehouse.reuse_last_parse(settings, target) is None  # the first build parses
-    assert not target.exists()
+    assert not (target / warehouse.PARSE_FILE).exists()
     for run_id, parse in (("20261031T020000-aaaaaaaa", b"older"),
                           ("20261101T020000-bbbbbbbb", b"latest"),
                           ("20261101T030000-dddddddd", None)):  # fmt: skip
-        (runs / run_id / "target").mkdir(parents=True)
-        if parse is not None:  # a build that failed before dbt parsed has none
-            (runs / run_id / "target" / warehouse.PARSE_FILE).write_bytes(parse)
+        _earlier_parse(runs, run_id, parse, project)
 
     copy = warehouse.reuse_last_parse(settings, target)
 
     assert copy == target / warehouse.PARSE_FILE and copy.read_bytes() == b"latest"
     # the earlier build's own parse stays where it was (its folder is that run's record)
     assert (runs / "20261101T020000-bbbbbbbb" / "target" / warehouse.PARSE_FILE).exists()
+    # and this build records what it parsed, for the next one
+    assert (target / warehouse.PARSED_PROJECT_FILE).read_text() == project
+
+
+def test_a_parse_of_another_project_folder_is_never_reused(settings, tmp_path):
+    # A parse holds absolute paths: one from another checkout (a new release's folder, an
+    # old one since deleted) made dbt fail every seed ("No files found ... seeds/*.csv").
+    settings = dataclasses.replace(settings, state_dir=tmp_path / "state")
+    runs = settings.state_dir / "dbt"
+    project = str(settings.dbt_project_dir.resolve())
+    _earlier_parse(runs, "20261030T020000-aaaaaaaa", b"same folder", project)
+    _earlier_parse(runs, "20261031T020000-bbbbbbbb", b"other folder", "/srv/old-release/dbt")
+    _earlier_parse(runs, "20261101T020000-cccccccc", b"unrecorded", None)
+    target = runs / "20261102T020000-dddddddd" / "target"
+
+    copy = warehouse.reuse_last_parse(settings, target)
+
+    assert copy.read_bytes() == b"same folder"
+
+    _earlier_parse(runs, "20261029T020000-eeeeeeee", b"unused", None)
+    (runs / "20261030T020000-aaaaaaaa" / "target" / warehouse.PARSE_FILE).unlink()
+    (target / warehouse.PARSE_FILE).unlink()
+    assert warehouse.reuse_last_parse(settings, target) is None
 
 
 def test_dbt_builds_the_candidate_under_one_name_and_it_gets_its_own_back(settings):
