@@ -1,7 +1,6 @@
 """The pipeline benchmark (`make bench`, not a test): a generated month through the real
-stages — intake of the whole landing folder (every edit), dbt build, audit (the export
-and the GX gate over its files, one task in the DAG), release — each in its own process
-and measured (wall, CPU, peak RSS of the process tree),
+stages — intake of the whole landing folder (every edit), dbt build, export, GX gate,
+release — each in its own process and measured (wall, CPU, peak RSS of the process tree),
 each beside its plain-DuckDB floor on the same data in the same run; then one agency
 resubmits a changed contact log and the same stages publish a revision.
 
@@ -32,8 +31,9 @@ HERE = Path(__file__).resolve().parent
 COLLECTWATCH = Path(sys.executable).with_name("collectwatch")
 STAGE = [sys.executable, str(HERE / "stage.py")]
 # The stages of a night in order, and the floor each is compared with.
-NIGHT = ("intake", "build", "audit", "release")
-FLOOR_OF = {"intake": "floor-intake", "build": "floor-build", "audit": "floor-audit"}
+NIGHT = ("intake", "build", "export", "gate", "release")
+FLOOR_OF = {"intake": "floor-intake", "build": "floor-build", "export": "floor-export",
+            "gate": "floor-gate"}  # fmt: skip
 ROWS_LINE = re.compile(r"^\s+([a-z_]+)\s+([\d,]+) rows$")
 
 
@@ -65,10 +65,10 @@ class Bench:
         return self.work / "results" / f"{name}.json"
 
     def night(self, rows_in: int, stages: list[dict], with_floors: bool, source: Path) -> None:
-        """intake → build → audit (export and gate) → release, as the DAGs chain them, into
+        """intake → build → export → gate → release, as the DAGs chain them, into
         ``stages`` (part of the saved results)."""
         outputs = {}
-        for name, previous in zip(NIGHT, (None, None, "build", "audit"), strict=True):
+        for name, previous in zip(NIGHT, (None, None, "build", "export", "gate"), strict=True):
             run = self.stage(name, previous)
             outputs[name] = run.pop("result")
             stages.append({"name": name, "rows": 0, **run})
@@ -96,11 +96,8 @@ class Bench:
         options = {
             "floor-intake": {"source": str(source), "scratch": scratch},
             "floor-build": {},
-            "floor-audit": {
-                "warehouse": str(self.settings.warehouse_path),
-                "scratch": scratch,
-                "staged": str(self.latest_folder()),
-            },
+            "floor-export": {"warehouse": str(self.settings.warehouse_path), "scratch": scratch},
+            "floor-gate": {"staged": str(self.latest_folder())},
         }
         for stage in stages:
             floor = FLOOR_OF.get(stage["name"])

@@ -7,8 +7,8 @@ from __future__ import annotations
 FLOORS = {
     "intake": "plain DuckDB CSV → Parquet COPY of the same files",
     "build": "one aggregate scan per raw type over the raw Parquet",
-    "audit": "plain COPY of the period's marts to Parquet and CSV, then DuckDB SUMMARIZE of "
-    "every staged Parquet file",
+    "export": "plain COPY of the period's marts to Parquet and CSV",
+    "gate": "DuckDB SUMMARIZE of every staged Parquet file",
 }
 README_START = "<!-- bench:start (make bench-readme rewrites this section) -->"
 README_END = "<!-- bench:end -->"

@@ -47,9 +47,12 @@ def build(settings: Settings, args: argparse.Namespace) -> dict:
     return pipeline.build(settings, [args.period], AS_OF)
 
 
-def audit(settings: Settings, args: argparse.Namespace) -> dict:
-    """The export and the GX gate over its files, as the DAG's audit task runs them."""
-    return pipeline.audit(settings, _read(args.input))
+def export(settings: Settings, args: argparse.Namespace) -> dict:
+    return pipeline.export(settings, _read(args.input))
+
+
+def gate(settings: Settings, args: argparse.Namespace) -> dict:
+    return pipeline.gate(settings, _read(args.input))
 
 
 def release(settings: Settings, args: argparse.Namespace) -> dict:
@@ -106,23 +109,18 @@ def floor_build(settings: Settings, args: argparse.Namespace) -> dict:
     return {"groups": groups}
 
 
-def floor_audit(settings: Settings, args: argparse.Namespace) -> dict:
-    """The audit's two floors one after the other: the export's, then the gate's."""
-    return {"export": _floor_export(settings, args), "gate": _floor_gate(args.staged, settings)}
-
-
-def _floor_gate(staged: str, settings: Settings) -> dict:
+def floor_gate(settings: Settings, args: argparse.Namespace) -> dict:
     """SUMMARIZE (min, max, nulls, distinct counts of every column) over every staged
     Parquet file: the statistics a gate's expectations need, computed by DuckDB."""
     con = settings.duckdb()
-    files = sorted(Path(staged).rglob("*.parquet"))
+    files = sorted(Path(args.staged).rglob("*.parquet"))
     for path in files:
         con.execute(f"summarize select * from read_parquet('{path}')").fetchall()
     con.close()
     return {"files": len(files)}
 
 
-def _floor_export(settings: Settings, args: argparse.Namespace) -> dict:
+def floor_export(settings: Settings, args: argparse.Namespace) -> dict:
     """Every published mart's rows of the period copied to Parquet and CSV."""
     out = Path(args.scratch)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,11 +141,13 @@ def _floor_export(settings: Settings, args: argparse.Namespace) -> dict:
 STAGES = {
     "intake": intake,
     "build": build,
-    "audit": audit,
+    "export": export,
+    "gate": gate,
     "release": release,
     "floor-intake": floor_intake,
     "floor-build": floor_build,
-    "floor-audit": floor_audit,
+    "floor-gate": floor_gate,
+    "floor-export": floor_export,
 }
 
 
@@ -162,8 +162,8 @@ def main() -> None:
     parser.add_argument("--input", help="the previous stage's result (JSON)")
     parser.add_argument("--output", help="where this stage's result goes (JSON)")
     parser.add_argument("--source", help="the generated month (floor-intake)")
-    parser.add_argument("--staged", help="a staged publication folder (floor-audit)")
-    parser.add_argument("--warehouse", help="a candidate warehouse (floor-audit)")
+    parser.add_argument("--staged", help="a staged publication folder (floor-gate)")
+    parser.add_argument("--warehouse", help="a candidate warehouse (floor-publish)")
     parser.add_argument("--scratch", help="a folder for the floors' output")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count(), help="intake processes (default: cores)"

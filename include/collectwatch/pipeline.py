@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -289,46 +288,38 @@ def _keep_for_inspection(
     return notify(settings, "gate_failed", {"summary": f"gate blocked {failed}", **details})
 
 
-def audit(settings: Settings, build_result: dict) -> dict:
-    """Export each period to staging and run the gate over exactly those files.
-
-    The gate reads the Parquet files; their CSV and XLSX are the same rows rendered for
-    people (most of the export's time), so they are rendered while the gate runs, on
-    another thread. Both have finished before the audit returns or fails."""
+def export(settings: Settings, build_result: dict) -> dict:
+    """Export each period's publication from the candidate into a staging folder."""
     candidate = Path(build_result["candidate"])
     staged = {
-        period: stage_period(settings, candidate, period, build_result["run_id"])
+        period: str(stage_period(settings, candidate, period, build_result["run_id"]))
         for period in build_result["periods"]
     }
-    export_result = {
-        **build_result,
-        "staged": {period: str(folder.folder) for period, folder in staged.items()},
-    }
-    with ThreadPoolExecutor(1) as pool:
-        rendering = pool.submit(lambda: [folder.render() for folder in staged.values()])
-        try:
-            outcomes = _gate_outcomes(settings, export_result)
-        finally:
-            wait([rendering])  # never move or publish a folder still being written
-    audited = _judge(settings, {**export_result, "gate": outcomes})
-    rendering.result()  # a rendering that failed fails the audit (after a gate failure)
-    return audited
+    return {**build_result, "staged": staged}
 
 
-def _gate_outcomes(settings: Settings, export_result: dict) -> dict[str, dict]:
-    """The GX gate over each staged period."""
+def audit(settings: Settings, build_result: dict) -> dict:
+    """Export each period to staging and run the gate over exactly those files."""
+    return gate(settings, export(settings, build_result))
+
+
+def gate(settings: Settings, export_result: dict) -> dict:
+    """The GX gate over each staged period; a blocked period keeps the candidate and
+    alerts (GateFailed)."""
     from collectwatch.gate import run_gate
 
     candidate = Path(export_result["candidate"])
+    report_dir = candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
+    staged = export_result["staged"]
     fault_point("audit.gate")
     outcomes = {}
-    for period, folder in export_result["staged"].items():
+    for period, folder in staged.items():
         previous = latest(settings, period)
         previous_dir = settings.publish_dir / period / previous["path"] if previous else None
         result = run_gate(
             Path(folder),
             [period],
-            _report_dir(candidate) / period,
+            report_dir / period,
             previous_dir,
             warehouse=candidate,
             coverage_floor=settings.coverage_floor,
@@ -340,20 +331,10 @@ def _gate_outcomes(settings: Settings, export_result: dict) -> dict[str, dict]:
             "report": str(result.report_json),
             "report_html": str(result.report_html),
         }
-    return outcomes
-
-
-def _report_dir(candidate: Path) -> Path:
-    return candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
-
-
-def _judge(settings: Settings, audit_result: dict) -> dict:
-    """The audit's result, or GateFailed when the gate blocked a period: that keeps the
-    candidate and the audited files and alerts."""
-    outcomes, candidate = audit_result["gate"], Path(audit_result["candidate"])
+    audit_result = {**export_result, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:
-        alert_path = _keep_for_inspection(settings, audit_result, _report_dir(candidate), failed)
+        alert_path = _keep_for_inspection(settings, audit_result, report_dir, failed)
         raise GateFailed(
             f"gate blocked publication of {failed}; reports: "
             + ", ".join(outcomes[p]["report_html"] for p in failed)

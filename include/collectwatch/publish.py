@@ -25,7 +25,7 @@ import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,77 +283,12 @@ class Rendered:
         return self.folder if all(path.is_file() for path in files) else None
 
 
-@dataclass(frozen=True)
-class Rendering:
-    """One extract's CSV and XLSX to write beside its staged Parquet."""
-
-    relative: str  # "<scope>/<table>"
-    spec: SheetSpec
-    key: str  # render_key
-
-
-class StagedPeriod:
-    """A period's staged folder once its Parquet files are written: the data the gate
-    audits. Its CSV and XLSX, the same rows rendered for people, are written by
-    ``render`` from those Parquet files — no longer from the candidate, so they can be
-    rendered while the gate reads the Parquet (``pipeline.audit``)."""
-
-    def __init__(
-        self, folder: Path, renderings: list[Rendering], rendered: Rendered | None, threads: int
-    ):
-        self.folder, self.renderings = folder, renderings
-        self.rendered, self.threads = rendered, threads
-        self.render_keys = {item.relative: item.key for item in renderings}
-        self.done = False
-
-    def render(self) -> Path:
-        """Write every extract's CSV and XLSX (once): copied from the latest version when
-        its render key is the same, else rendered from the staged Parquet ``threads`` at a
-        time, each worker with its own cursor of one in-memory DuckDB connection (DuckDB,
-        pyarrow's writers and zlib release the GIL, so two workers keep two cores busy)."""
-        if self.done:
-            return self.folder
-        worker, cursors = threading.local(), []
-        with closing(duckdb.connect()) as renderer:
-
-            def render_one(item: Rendering) -> None:
-                if not hasattr(worker, "cursor"):
-                    worker.cursor = renderer.cursor()
-                    cursors.append(worker.cursor)  # list.append is atomic
-                self._render(item, worker.cursor)
-
-            try:
-                with ThreadPoolExecutor(self.threads) as pool:
-                    # list(): a worker's exception is raised here
-                    list(pool.map(render_one, self.renderings))
-            finally:
-                for cursor in cursors:
-                    cursor.close()
-        atomic_write_bytes(self.folder / RENDER_KEYS, json_bytes(self.render_keys))
-        self.done = True
-        return self.folder
-
-    def _render(self, item: Rendering, renderer) -> None:
-        source = self.rendered.reusable(item.relative, item.key) if self.rendered else None
-        if source is not None:
-            for suffix in (".csv", ".xlsx"):
-                shutil.copyfile(
-                    source / f"{item.relative}{suffix}", self.folder / f"{item.relative}{suffix}"
-                )
-            return
-        # The rows written (store_schema keeps their Arrow types); one file read as such,
-        # no dataset discovery (it would make "province=<code>" of the path a column).
-        rows = pq.ParquetFile(self.folder / f"{item.relative}.parquet").read()
-        (self.folder / f"{item.relative}.csv").write_bytes(_csv_bytes(rows))
-        (self.folder / f"{item.relative}.xlsx").write_bytes(
-            workbook_bytes(rows, item.spec, renderer)
-        )
-
-
 class PeriodExport:
     """The extracts of one period read from a candidate: the relations' metadata read once,
-    and the Parquet files written ``threads`` extracts at a time, each worker with its own
-    cursor of the candidate.
+    and the files written ``threads`` extracts at a time, each worker with its own cursor of
+    the candidate and of one in-memory DuckDB connection that renders the workbooks' rows
+    (DuckDB, pyarrow's writers and zlib release the GIL, so two workers keep two cores
+    busy).
 
     Rendering a workbook costs far more than reading its rows, and before a final release
     one resubmission changes few of a period's tables (after it, every row says "revised"):
@@ -365,7 +300,9 @@ class PeriodExport:
         self.con, self.period = con, period
         self.extracts = extracts(con, period)
         self.relations: dict[str, Relation] = {}
+        self.renderer = duckdb.connect()
         self.rendered = rendered
+        self.render_keys: dict[str, str] = {}
         self.threads = max(1, threads)
         self.worker = threading.local()
         self.cursors: list = []
@@ -374,14 +311,15 @@ class PeriodExport:
     def close(self) -> None:
         for cursor in self.cursors:
             cursor.close()
+        self.renderer.close()
 
-    def _cursor(self):
-        """This thread's cursor of the candidate."""
-        if not hasattr(self.worker, "cursor"):
-            self.worker.cursor = self.con.cursor()
+    def _cursors(self) -> tuple:
+        """This thread's cursors: of the candidate, and of the workbook renderer."""
+        if not hasattr(self.worker, "cursors"):
+            self.worker.cursors = (self.con.cursor(), self.renderer.cursor())
             with self.cursors_lock:
-                self.cursors.append(self.worker.cursor)
-        return self.worker.cursor
+                self.cursors.extend(self.worker.cursors)
+        return self.worker.cursors
 
     def relation(self, name: str) -> Relation:
         if name not in self.relations:
@@ -390,7 +328,8 @@ class PeriodExport:
 
     def rows(self, extract: Extract, status: str | None) -> pa.Table:
         select = _neutralised_select(self.relation(extract.relation), extract, self.period, status)
-        return self._cursor().sql(select).to_arrow_table()
+        candidate, _ = self._cursors()
+        return candidate.sql(select).to_arrow_table()
 
     def parquet_differs(self, previous_files: dict[str, dict]) -> bool:
         """Whether any extract's Parquet, with dbt's release status, differs from the
@@ -405,8 +344,8 @@ class PeriodExport:
                 return True
         return False
 
-    def write(self, extract: Extract, staged: Path, status: str | None) -> Rendering:
-        """Write the extract's Parquet; what its CSV and XLSX are rendered from."""
+    def write(self, extract: Extract, staged: Path, status: str | None) -> None:
+        """Write the extract's CSV, Parquet and XLSX."""
         rows = self.rows(extract, status)
         has_status = "release_status" in rows.column_names
         statuses = (
@@ -418,23 +357,29 @@ class PeriodExport:
         parquet = _parquet_bytes(rows)
         (staged / f"{relative}.parquet").write_bytes(parquet)
         spec = _sheet_spec(self.relation(extract.relation), extract, self.period, row_status)
-        return Rendering(relative, spec, render_key(parquet, spec))
+        key = self.render_keys[relative] = render_key(parquet, spec)
+        source = self.rendered.reusable(relative, key) if self.rendered else None
+        if source is not None:
+            for suffix in (".csv", ".xlsx"):
+                shutil.copyfile(source / f"{relative}{suffix}", staged / f"{relative}{suffix}")
+            return
+        (staged / f"{relative}.csv").write_bytes(_csv_bytes(rows))
+        _, renderer = self._cursors()
+        (staged / f"{relative}.xlsx").write_bytes(workbook_bytes(rows, spec, renderer))
 
-    def write_data(self, staged: Path, status: str | None) -> StagedPeriod:
-        """A fresh staged folder with every extract's Parquet (``status`` overrides the
-        release status dbt gave the rows); its CSV and XLSX are still to render."""
+    def write_all(self, staged: Path, status: str | None) -> Path:
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
+        self.render_keys = {}
         # The metadata first, on this thread: the workers then only read it.
         for extract in self.extracts:
             self.relation(extract.relation)
         with ThreadPoolExecutor(self.threads) as pool:
             # list(): a worker's exception is raised here
-            renderings = list(
-                pool.map(lambda extract: self.write(extract, staged, status), self.extracts)
-            )
-        return StagedPeriod(staged, renderings, self.rendered, self.threads)
+            list(pool.map(lambda extract: self.write(extract, staged, status), self.extracts))
+        atomic_write_bytes(staged / RENDER_KEYS, json_bytes(self.render_keys))
+        return staged
 
 
 def _latest_rendered(settings: Settings, period: str) -> Rendered | None:
@@ -474,35 +419,28 @@ def export_period(
     """Write every scope's files of ``period`` into a staging folder; ``release_status``
     overrides the status dbt computed (a revision)."""
     with period_export(settings, candidate, period) as export:
-        staged = export.write_data(_staging(settings, period, run_id), release_status)
-    return staged.render()
+        return export.write_all(_staging(settings, period, run_id), release_status)
 
 
-def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) -> StagedPeriod:
-    """Stage ``period``'s Parquet files; once a final version is out, any change is
-    published as revised. The CSV and XLSX are left to ``StagedPeriod.render``.
+def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) -> Path:
+    """Export ``period``; once a final version is out, any change is published as revised.
 
     Whether the rows changed is known before the export from the Parquet files alone (the
     cheapest format to render), so a revision is written once, not first as final and
-    again as revised. When the rows are unchanged, so are the CSV and XLSX if every render
-    key is the latest version's; only when one differs (a new column label, say) are they
-    rendered to compare, and the export written a second time, as revised, if a file's
-    bytes changed."""
+    again as revised. Only when the rows are unchanged but another file differs (a new
+    column label, say) is the export written a second time, as revised."""
     staged = _staging(settings, period, run_id)
     previous = latest_manifest(settings, period)
     with period_export(settings, candidate, period) as export:
         after_final = previous is not None and previous["release_status"] in FINAL_STATUSES
         if not after_final or _dbt_release_status(export) != "final":
-            return export.write_data(staged, None)
+            return export.write_all(staged, None)
         if previous["release_status"] == "revised" or export.parquet_differs(previous["files"]):
-            return export.write_data(staged, "revised")
-        unchanged = export.write_data(staged, None)
-        if unchanged.render_keys == previous.get("render_keys"):
-            return unchanged
-        unchanged.render()
+            return export.write_all(staged, "revised")
+        export.write_all(staged, None)
         if _hashes(data_files(staged)) != _hashes(previous["files"]):
-            return export.write_data(staged, "revised")
-        return unchanged
+            return export.write_all(staged, "revised")
+        return staged
 
 
 def _dbt_release_status(export: PeriodExport) -> str:

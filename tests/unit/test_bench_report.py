@@ -26,13 +26,15 @@ def results():
     night = [
         _stage("intake", 1_000_000, 40.0, 60.0, 3000, floor=(20.0, 30.0)),
         _stage("build", 900_000, 100.0, 150.0, 5000, floor=(8.0, 12.0)),
-        _stage("audit", 20_000, 40.0, 34.0, 900, floor=(3.5, 3.0)),
+        _stage("export", 20_000, 10.0, 9.0, 800, floor=(2.0, 2.0)),
+        _stage("gate", 20_000, 30.0, 25.0, 900, floor=(1.5, 1.0)),
         _stage("release", 20_000, 2.0, 1.0, 200),
     ]
     again = [
         _stage("intake", 30_000, 3.0, 2.0, 400),
         _stage("build", 900_000, 45.0, 50.0, 4000),
-        _stage("audit", 20_000, 30.0, 27.0, 900),
+        _stage("export", 20_000, 10.0, 9.0, 800),
+        _stage("gate", 20_000, 20.0, 18.0, 900),
         _stage("release", 20_000, 2.0, 1.0, 200),
     ]
     return {
@@ -66,7 +68,7 @@ def test_stage_figures_add_rows_per_second_and_both_ratios(results):
     intake = report.stage_figures(results["stages"][0])
     assert intake["rows_per_s"] == 25_000  # 1,000,000 rows in 40 s
     assert (intake["ratio_wall"], intake["ratio_cpu"]) == (2.0, 2.0)  # 40/20, 60/30
-    release = report.stage_figures(results["stages"][3])
+    release = report.stage_figures(results["stages"][4])
     assert (release["ratio_wall"], release["ratio_cpu"]) == (None, None)
 
 
@@ -94,7 +96,7 @@ def test_markdown_table_has_a_row_per_stage_with_its_ratio(results):
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     header, stages = rows[0], rows[1:]
     assert "× floor (wall)" in header
-    assert len(stages) == 4 + 1 + 4 + 1  # night, its total, resubmission, its total
+    assert len(stages) == 5 + 1 + 5 + 1  # night, its total, resubmission, its total
     build = next(row for row in stages if row.startswith("| build |"))
     assert "| 12.5× | 12.5× |" in build  # 100/8 wall, 150/12 CPU
     assert "| **landing → publication** | | **182.0** |" in table

@@ -8,9 +8,7 @@ the tests do not depend on which marts dbt builds today.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -18,7 +16,7 @@ import pyarrow as pa
 import pytest
 from python_calamine import CalamineWorkbook
 
-from collectwatch import pipeline, publish
+from collectwatch import publish
 from collectwatch.config import Settings
 from collectwatch.files import sha256_file
 from collectwatch.publish import export_period, publish_period, stage_period
@@ -240,7 +238,7 @@ def test_versions_only_when_bytes_change(settings, tmp_path):
 
 def _night(settings, tmp_path, run_id, status, delta, inputs):
     candidate = _candidate(settings, tmp_path, status=status, balance_delta=delta)
-    staged = stage_period(settings, candidate, PERIOD, run_id).render()
+    staged = stage_period(settings, candidate, PERIOD, run_id)
     return publish_period(settings, PERIOD, staged, {"input_submissions": inputs})
 
 
@@ -275,13 +273,13 @@ def test_release_status_preliminary_final_then_revised_with_changed_submissions(
 def exports_written(monkeypatch):
     """How many times a whole period's files were written, and with which status."""
     written = []
-    write_data = publish.PeriodExport.write_data
+    write_all = publish.PeriodExport.write_all
 
     def counted(self, staged, status):
         written.append(status)
-        return write_data(self, staged, status)
+        return write_all(self, staged, status)
 
-    monkeypatch.setattr(publish.PeriodExport, "write_data", counted)
+    monkeypatch.setattr(publish.PeriodExport, "write_all", counted)
     return written
 
 
@@ -366,88 +364,3 @@ def test_the_render_key_changes_with_the_rows_the_labels_and_the_notes():
     ]
     keys = {publish.render_key(publish._parquet_bytes(r), s) for r, s in others}
     assert key not in keys and len(keys) == len(others)
-
-
-def _build_result(settings, tmp_path, run_id="r1"):
-    """What pipeline.build hands the audit, for a candidate built by _candidate."""
-    return {"candidate": str(_candidate(settings, tmp_path)), "periods": [PERIOD], "run_id": run_id}
-
-
-EXTRACTS = (
-    ("internal", "outsourcing_by_region"),
-    ("public", "outsourcing_by_region"),
-    ("internal", "recovery_by_bucket"),
-    ("province=440000", "outsourcing_by_region"),
-    ("province=420000", "recovery_by_bucket"),
-)
-
-
-def _every_file(folder):
-    """Whether ``folder`` holds the CSV, Parquet and XLSX of (a sample of) every scope."""
-    expected = {
-        f"{scope}/{table}.{suffix}"
-        for scope, table in EXTRACTS
-        for suffix in ("csv", "parquet", "xlsx")
-    }
-    return expected <= {str(path.relative_to(folder)) for path in folder.rglob("*.*")}
-
-
-def _passed(export_result):
-    return {period: {"passed": True, "report_html": ""} for period in export_result["staged"]}
-
-
-def test_the_audit_renders_the_workbooks_while_the_gate_reads_the_parquet(
-    settings, tmp_path, monkeypatch
-):
-    seen = {}
-
-    def gate(settings, export_result):
-        folder = Path(export_result["staged"][PERIOD])
-        seen["parquet"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.parquet"))
-        # The gate is still running when a workbook is written: they overlap.
-        deadline = time.monotonic() + 60
-        while not list(folder.rglob("*.xlsx")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seen["xlsx while gating"] = bool(list(folder.rglob("*.xlsx")))
-        return _passed(export_result)
-
-    monkeypatch.setattr(pipeline, "_gate_outcomes", gate)
-    audited = pipeline.audit(settings, _build_result(settings, tmp_path))
-
-    staged = Path(audited["staged"][PERIOD])
-    # every extract's data was there before the gate started
-    assert seen["parquet"] == sorted(str(p.relative_to(staged)) for p in staged.rglob("*.parquet"))
-    assert len(seen["parquet"]) == 7
-    assert seen["xlsx while gating"]
-    assert _every_file(staged)  # all rendered when the audit returns
-    assert set(json.loads((staged / publish.RENDER_KEYS).read_text())) == {
-        str(p.relative_to(staged))[: -len(".parquet")] for p in staged.rglob("*.parquet")
-    }
-    # The same files an export of the candidate alone writes, byte for byte.
-    elsewhere = settings.with_data_dir(tmp_path / "alone")
-    alone = export_period(elsewhere, tmp_path / "candidate.duckdb", PERIOD, "r2")
-    assert publish._hashes(publish.data_files(alone)) == publish._hashes(publish.data_files(staged))
-
-
-def test_a_blocked_gate_keeps_the_whole_audited_publication(settings, tmp_path, monkeypatch):
-    def gate(settings, export_result):
-        return {PERIOD: {"passed": False, "report_html": "report.html"}}
-
-    monkeypatch.setattr(pipeline, "_gate_outcomes", gate)
-    build = _build_result(settings, tmp_path)
-    with pytest.raises(pipeline.GateFailed, match="gate blocked publication"):
-        pipeline.audit(settings, build)
-    kept = Path(build["candidate"]).with_suffix("") / PERIOD / "publication"
-    assert _every_file(kept)  # moved aside only once its rendering had finished
-    assert not list((settings.publish_dir / PERIOD).glob(".staging-*"))
-
-
-def test_a_failed_rendering_fails_the_audit(settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_gate_outcomes", lambda settings, result: _passed(result))
-
-    def broken(rows, spec, renderer=None):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(publish, "workbook_bytes", broken)
-    with pytest.raises(OSError, match="disk full"):
-        pipeline.audit(settings, _build_result(settings, tmp_path))
