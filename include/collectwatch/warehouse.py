@@ -184,8 +184,9 @@ def reuse_last_parse(settings: Settings, target_path: Path) -> Path | None:
     ~4.5 s parse). dbt checks the parse itself (its version, --vars, and every file's
     checksum) and parses in full if it does not fit, so an old parse costs time, never a
     wrong build. It does not check the folder: a parse keeps absolute paths (a seed's CSV),
-    and one made from another checkout (a new release's folder) failed every seed. So each
-    build records the project folder it parsed, and only a parse of the same one is taken."""
+    so one made from another checkout (an earlier release's folder) read that folder's
+    seeds, and failed every seed once it was deleted. So each build records the project
+    folder it parsed, and only a parse of the same one is taken."""
     project = str(settings.dbt_project_dir.resolve())
     target_path.mkdir(parents=True, exist_ok=True)
     (target_path / PARSED_PROJECT_FILE).write_text(project)

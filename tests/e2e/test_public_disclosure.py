@@ -9,6 +9,8 @@ revised registry) and run after every other end-to-end test.
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collectwatch import tables
+from collectwatch import pipeline, tables
 from collectwatch.orchestration import run_embedded
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD
@@ -457,6 +459,29 @@ def test_flow_rates_are_published_only_where_last_months_source_cell_was(
         & (public["reporting_lenders"] > 0)
     ]
     assert flowing["flow_rate"].notna().mean() > 0.8
+
+
+def test_a_build_from_another_project_folder_parses_the_project_again(
+    first_run, settings, tmp_path
+):
+    """A release deployed to a new folder: dbt's parse of the old folder keeps absolute
+    paths (each seed's CSV). Started from it, a full build read the old folder's seeds
+    while that folder was there, and failed every seed once it was gone ("No files found
+    that match the pattern .../seeds/buckets.csv"). It must parse the new folder."""
+    moved = replace(settings, project_dir=tmp_path / "release-2")
+    shutil.copytree(settings.dbt_project_dir, moved.dbt_project_dir)
+
+    build = pipeline.build(moved, [PERIOD], AS_OF, full_refresh=True)
+
+    run = settings.state_dir / "dbt" / build["run_id"]
+    assert "Partial parsing enabled" not in (run / "logs" / "dbt.log").read_text()
+    seeds = [
+        result
+        for result in json.loads((run / "target" / "run_results.json").read_text())["results"]
+        if result["unique_id"].startswith("seed.")
+    ]
+    assert seeds and all(result["status"] == "success" for result in seeds)
+    Path(build["candidate"]).unlink()  # never published
 
 
 # --- these change the published state: keep them last ------------------------------------
