@@ -98,43 +98,42 @@ def _text_row(row: int, texts: list[str | None], style: int = PLAIN) -> str:
     return f'<row r="{row}">{cells}</row>'
 
 
-def _cell_sql(name: str, field: pa.Field, letter: str, style: int) -> str:
-    """SQL rendering one cell of the data sheet as XML ('' for a null: no cell)."""
+def _cell_sql(name: str, field: pa.Field, style: int) -> str:
+    """SQL rendering one cell of the data sheet as XML (an empty ``<c/>`` for a null).
+
+    Data cells and rows carry no reference (``r="AB1234"``): it is optional (ECMA-376
+    §18.3.1.4, §18.3.1.73) and readers place cells and rows in document order, so a null
+    is written as an empty cell to keep the next cells in their columns. The references
+    were a third of the sheet's XML and, ever-changing numbers, most of what the zip had to
+    store: for the national ``lender_agency_reconciliation`` 817 → 513 MB of XML, a 90 →
+    38 MB file, and 5.3 → 3.0 s to render and compress."""
     column = '"' + name.replace('"', '""') + '"'
-    reference = f"'<c r=\"{letter}' || __row || '\""
     styled = f' s="{style}"' if style else ""
     if pa.types.is_boolean(field.type):
-        value = f"{reference} t=\"b\"><v>' || {column}::int || '</v></c>'"
-    elif pa.types.is_floating(field.type):  # NaN and infinities are no number: no cell
+        value = f"'<c t=\"b\"><v>' || {column}::int || '</v></c>'"
+    elif pa.types.is_floating(field.type):  # NaN and infinities are no number: no value
         finite = f"case when isfinite({column}) then {column} end"
-        value = f"{reference}{styled}><v>' || {finite}::varchar || '</v></c>'"
+        value = f"'<c{styled}><v>' || {finite}::varchar || '</v></c>'"
     elif pa.types.is_integer(field.type) or pa.types.is_decimal(field.type):
-        value = f"{reference}{styled}><v>' || {column}::varchar || '</v></c>'"
+        value = f"'<c{styled}><v>' || {column}::varchar || '</v></c>'"
     else:
         text = f"{column}::varchar"
         for character, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             text = f"replace({text}, '{character}', '{entity}')"
-        value = (
-            f'{reference} t="inlineStr"><is><t xml:space="preserve">\' || {text} '
-            "|| '</t></is></c>'"
-        )
-    return f"coalesce({value}, '')"
+        value = f"'<c t=\"inlineStr\"><is><t xml:space=\"preserve\">' || {text} || '</t></is></c>'"
+    return f"coalesce({value}, '<c/>')"
 
 
 def _data_rows_xml(rows: pa.Table, share_columns: frozenset[str], con: duckdb.DuckDBPyConnection):
     """The data rows' XML in chunks of bytes, in the table's order, rendered by DuckDB."""
-    numbered = rows.append_column(
-        "__row", pa.array(np.arange(HEADER_ROWS + 1, HEADER_ROWS + 1 + rows.num_rows))
-    )
+    numbered = rows.append_column("__row", pa.array(np.arange(rows.num_rows)))
     cells = ", ".join(
-        _cell_sql(field.name, field, get_column_letter(index), _style_of(field, share_columns))
-        for index, field in enumerate(rows.schema, start=1)
+        _cell_sql(field.name, field, _style_of(field, share_columns)) for field in rows.schema
     )
     con.register("sheet_rows", numbered)
     try:
         reader = con.sql(
-            f"select '<row r=\"' || __row || '\">' || concat({cells}) || '</row>' as xml "
-            "from sheet_rows order by __row"
+            f"select '<row>' || concat({cells}) || '</row>' as xml from sheet_rows order by __row"
         ).to_arrow_reader(ROWS_PER_CHUNK)
         for batch in reader:
             yield _values_buffer(batch.column(0))

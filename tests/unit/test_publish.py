@@ -212,6 +212,18 @@ def test_xlsx_reads_back_with_bilingual_headers_formats_and_notes(settings, tmp_
     values = rows.to_python()
     assert values[0][balance] == "逾期余额（元）" and values[1][balance] == "Overdue balance, CNY"
     assert ["440000", "'" + INJECTION] in [row[2:4] for row in values]
+    # Data cells carry no reference: a null (Hubei's suppressed public balance) is an empty
+    # cell, and the cells after it stay in their columns, for both readers.
+    public = staged / "public" / "outsourcing_by_region.xlsx"
+    sheet = openpyxl.load_workbook(public)["outsourcing_by_region"]
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    hubei = next(row for row in rows if row[2] == "420000")
+    assert hubei[balance] is None and hubei[share] == 1.0 and hubei[-1] == "preliminary"
+    assert [row[2] for row in rows] == ["000000", "420000", "440000"]  # row order kept
+    assert sheet.max_row == 2 + 3 and sheet.max_column == len(columns)
+    values = CalamineWorkbook.from_path(str(public)).get_sheet_by_name(sheet.title).to_python()
+    hubei = next(row for row in values if row[2] == "420000")
+    assert hubei[balance] == "" and hubei[share] == 1.0 and hubei[-1] == "preliminary"
 
 
 def test_versions_only_when_bytes_change(settings, tmp_path):
