@@ -191,15 +191,18 @@ def reuse_last_parse(settings: Settings, target_path: Path) -> Path | None:
     target_path.mkdir(parents=True, exist_ok=True)
     (target_path / PARSED_PROJECT_FILE).write_text(project)
     runs = settings.state_dir / "dbt"
-    earlier = [
-        path
-        for path in sorted(runs.glob(f"*/target/{PARSE_FILE}"))
-        if path.parent != target_path and _parsed_project(path.parent) == project
-    ]
-    if not earlier:
+    latest = next(
+        (
+            path
+            for path in sorted(runs.glob(f"*/target/{PARSE_FILE}"), reverse=True)
+            if path.parent != target_path and _parsed_project(path.parent) == project
+        ),
+        None,
+    )
+    if latest is None:
         return None
     copy = target_path / PARSE_FILE
-    shutil.copyfile(earlier[-1], copy)
+    shutil.copyfile(latest, copy)
     return copy
 
 

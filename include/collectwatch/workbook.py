@@ -106,7 +106,7 @@ def _cell_sql(name: str, field: pa.Field, style: int) -> str:
     is written as an empty cell to keep the next cells in their columns. The references
     were a third of the sheet's XML and, ever-changing numbers, most of what the zip had to
     store: for the national ``lender_agency_reconciliation`` 817 → 513 MB of XML, a 90 →
-    38 MB file, and 5.3 → 3.0 s to render and compress."""
+    39 MB file, and 5.3 → 3.0 s to render and compress."""
     column = '"' + name.replace('"', '""') + '"'
     styled = f' s="{style}"' if style else ""
     if pa.types.is_boolean(field.type):
