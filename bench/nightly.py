@@ -81,6 +81,7 @@ class Bench:
             result = outputs[stage["name"]]
             if stage["name"] == "intake":
                 stage["statuses"] = result["statuses"]
+                stage["by_type"] = result["by_type"]
             if stage["name"] == "release":
                 stage["new_version"] = result["published"][self.period]["new_version"]
             stage.update(stage_figures(stage))
@@ -103,8 +104,10 @@ class Bench:
             floor = FLOOR_OF.get(stage["name"])
             if floor:
                 run = self.stage(floor, **options[floor])
-                run.pop("result")
+                result = run.pop("result")
                 stage["floor"] = {"name": floor, **run}
+                if "by_type" in result:
+                    stage["floor"]["by_type"] = result["by_type"]
                 stage.update(stage_figures(stage))
                 print(f"  {floor}: {run['wall_s']} s", flush=True)
                 self.save()

@@ -71,6 +71,54 @@ def _stage_row(label: str, stage: dict) -> str:
     )
 
 
+def intake_by_type(results: dict) -> list[dict]:
+    """The night's intake per submission type beside the plain COPY of the same type's
+    files: the issue's intake target is the contact log's ratio (the registry has no
+    floor of its own: it is one small file read before the rest)."""
+    intake = next((s for s in results["stages"] if s["name"] == "intake"), {})
+    measured = intake.get("by_type") or {}
+    floors = (intake.get("floor") or {}).get("by_type") or {}
+    rows_by_type = results["data"].get("rows_by_type", {})
+    return [
+        {
+            "type": name,
+            "files": figures["files"],
+            "rows": rows_by_type.get(name),
+            "wall_s": figures["wall_s"],
+            "cpu_s": figures["cpu_s"],
+            "floor_wall_s": floors.get(name, {}).get("wall_s"),
+            "floor_cpu_s": floors.get(name, {}).get("cpu_s"),
+            "ratio_wall": ratio(figures["wall_s"], floors.get(name, {}).get("wall_s")),
+            "ratio_cpu": ratio(figures["cpu_s"], floors.get(name, {}).get("cpu_s")),
+        }
+        for name, figures in measured.items()
+    ]
+
+
+def _intake_lines(results: dict) -> list[str]:
+    by_type = intake_by_type(results)
+    if not by_type:
+        return []
+    lines = [
+        "",
+        "The night's intake by submission type (wall: its first batch's start to its last "
+        "batch's end, two batches at once; CPU: its batches' processes):",
+        "",
+        "| type | files | rows | wall (s) | CPU (s) | floor wall (s) | floor CPU (s) "
+        "| × floor (wall) | × floor (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in by_type:
+        rows = "–" if row["rows"] is None else f"{row['rows']:,}"
+        lines.append(
+            f"| {row['type']} | {row['files']:,} | {rows} | {row['wall_s']} | {row['cpu_s']} | "
+            f"{'–' if row['floor_wall_s'] is None else row['floor_wall_s']} | "
+            f"{'–' if row['floor_cpu_s'] is None else row['floor_cpu_s']} | "
+            f"{_x(row['ratio_wall'])} | {_x(row['ratio_cpu'])} |"
+        )
+    return lines
+
+
 def markdown(results: dict) -> str:
     """The short table: every stage of the night, then the resubmission."""
     machine, data = results["machine"], results["data"]
@@ -110,6 +158,7 @@ def markdown(results: dict) -> str:
         f"({'met' if met['peak_under_6_gib'] else 'not met'}), resubmission under 60 s "
         f"({'met' if met['resubmission_under_60_s'] else 'not met'}).",
         "Floors: " + "; ".join(f"{name}: {floor}" for name, floor in FLOORS.items()) + ".",
+        *_intake_lines(results),
     ]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
@@ -21,6 +22,7 @@ from pathlib import Path
 from collectwatch import pipeline
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES
+from collectwatch.intake.registry import REGISTRY_TYPE
 from collectwatch.tables import PUBLISHED_TABLES
 
 # The release-status clock: fixed, so reruns publish the same bytes.
@@ -30,16 +32,61 @@ AS_OF = "2026-11-20T02:00:00+08:00"
 def intake(settings: Settings, args: argparse.Namespace) -> dict:
     """What collect_submissions does: the registry first, then every batch of the rest in
     ``--workers`` processes at once, as that many executor slots run the mapped intake
-    tasks (the state store takes concurrent writers; one batch per task)."""
-    results = [pipeline.intake_registry(settings)]
+    tasks (the state store takes concurrent writers; one batch per task). Also each
+    submission type's share: the wall time from its first batch's start to its last
+    batch's end, and the CPU time of its batches (``by_type``)."""
+    started, cpu = time.time(), _cpu_s()
+    registry = pipeline.intake_registry(settings)
+    results = [_batch_figures(registry, REGISTRY_TYPE, started, cpu)]
     batches = pipeline.landing_batches(settings)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results += pool.map(partial(pipeline.intake_batch, settings), batches)
+        results += pool.map(partial(_measured_batch, settings), batches)
     statuses: dict[str, int] = {}
     for result in results:
         for status, count in result["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    return {"statuses": statuses}
+    return {"statuses": statuses, "by_type": _by_type(results)}
+
+
+def _cpu_s() -> float:
+    """User + system CPU time of this process, all its threads (DuckDB's) included."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _measured_batch(settings: Settings, paths: list[str]) -> dict:
+    """One mapped intake task (``intake_batch``) and its figures, in a worker process."""
+    started, cpu = time.time(), _cpu_s()
+    result = pipeline.intake_batch(settings, paths)
+    return _batch_figures(result, Path(paths[0]).name.split("__")[0], started, cpu)
+
+
+def _batch_figures(result: dict, submission_type: str, started: float, cpu: float) -> dict:
+    return {
+        "statuses": result["statuses"],
+        "type": submission_type,
+        "files": len(result["submissions"]),
+        "started": started,
+        "ended": time.time(),
+        "cpu_s": _cpu_s() - cpu,
+    }
+
+
+def _by_type(batches: list[dict]) -> dict[str, dict]:
+    """Per submission type: files, batches, wall time (first start to last end) and the
+    batches' CPU time."""
+    grouped: dict[str, list[dict]] = {}
+    for batch in batches:
+        grouped.setdefault(batch["type"], []).append(batch)
+    return {
+        name: {
+            "files": sum(batch["files"] for batch in group),
+            "batches": len(group),
+            "wall_s": round(max(b["ended"] for b in group) - min(b["started"] for b in group), 2),
+            "cpu_s": round(sum(batch["cpu_s"] for batch in group), 2),
+        }
+        for name, group in sorted(grouped.items())
+    }
 
 
 def build(settings: Settings, args: argparse.Namespace) -> dict:
@@ -60,23 +107,30 @@ def release(settings: Settings, args: argparse.Namespace) -> dict:
 
 
 def floor_intake(settings: Settings, args: argparse.Namespace) -> dict:
-    """Each type's landed files converted CSV/Parquet -> one Parquet file, nothing checked."""
+    """Each type's landed files converted CSV/Parquet -> one Parquet file, nothing checked;
+    each type's wall and CPU time (``by_type``)."""
     out = Path(args.scratch)
     out.mkdir(parents=True, exist_ok=True)
     con = settings.duckdb()
-    rows = 0
+    rows, by_type = 0, {}
     for name in SUBMISSION_TYPES:
         files = sorted(Path(args.source).glob(f"*/{name}__*.*"))
         if not files:
             continue
         reader = "read_parquet" if files[0].suffix == ".parquet" else "read_csv"
         listed = ", ".join(f"'{path}'" for path in files)
+        started, cpu = time.perf_counter(), _cpu_s()
         rows += con.execute(
             f"copy (select * from {reader}([{listed}])) to '{out / name}.parquet' "
             "(format parquet, compression zstd)"
         ).fetchone()[0]
+        by_type[name] = {
+            "files": len(files),
+            "wall_s": round(time.perf_counter() - started, 2),
+            "cpu_s": round(_cpu_s() - cpu, 2),
+        }
     con.close()
-    return {"rows": rows}
+    return {"rows": rows, "by_type": by_type}
 
 
 def floor_build(settings: Settings, args: argparse.Namespace) -> dict:

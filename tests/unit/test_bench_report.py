@@ -127,3 +127,45 @@ def test_readme_section_names_an_incomplete_run_instead_of_a_table(results):
     section = report.readme_section({"national": partial, "small": results})
     assert "did not complete: intake stopped." in section
     assert section.count("| stage |") == 1  # the small run's table only
+
+
+def test_intake_by_type_sets_each_type_beside_its_own_floor(results):
+    intake = results["stages"][0]
+    intake["by_type"] = {
+        "contact_events": {"files": 10, "batches": 2, "wall_s": 30.0, "cpu_s": 50.0},
+        "institution_registry": {"files": 1, "batches": 1, "wall_s": 0.5, "cpu_s": 0.4},
+    }
+    intake["floor"]["by_type"] = {"contact_events": {"files": 10, "wall_s": 12.0, "cpu_s": 20.0}}
+    results["data"]["rows_by_type"] = {"contact_events": 800_000, "institution_registry": 20}
+    by_type = {row["type"]: row for row in report.intake_by_type(results)}
+    assert by_type["contact_events"]["ratio_wall"] == 2.5  # 30 / 12
+    assert by_type["contact_events"]["ratio_cpu"] == 2.5  # 50 / 20
+    assert by_type["institution_registry"]["ratio_wall"] is None  # no floor of its own
+    table = report.markdown(results)
+    assert "| contact_events | 10 | 800,000 | 30.0 | 50.0 | 12.0 | 20.0 | 2.5× | 2.5× |" in table
+    assert "| institution_registry | 1 | 20 | 0.5 | 0.4 | – | – | – | – |" in table
+
+
+def test_a_run_without_figures_by_type_has_no_intake_table(results):
+    assert report.intake_by_type(results) == []
+    assert "by submission type" not in report.markdown(results)
+
+
+def test_intake_figures_by_type_span_first_start_to_last_end_and_sum_cpu():
+    import stage  # bench/stage.py
+
+    def batch(kind, files, started, ended, cpu):
+        return {"type": kind, "files": files, "started": started, "ended": ended,
+                "cpu_s": cpu, "statuses": {}}  # fmt: skip
+
+    by_type = stage._by_type(
+        [
+            batch("institution_registry", 1, 0.0, 0.5, 0.4),
+            batch("contact_events", 300, 1.0, 11.0, 18.0),  # two batches at once
+            batch("contact_events", 200, 1.5, 9.0, 14.0),
+            batch("complaints", 300, 9.0, 12.0, 3.0),
+        ]
+    )
+    assert by_type["contact_events"] == {"files": 500, "batches": 2, "wall_s": 10.0, "cpu_s": 32.0}
+    assert by_type["complaints"]["wall_s"] == 3.0
+    assert list(by_type) == sorted(by_type)
