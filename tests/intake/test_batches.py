@@ -14,7 +14,7 @@ import pytest
 
 from collectwatch import pipeline
 from collectwatch.config import Settings
-from collectwatch.intake import lifecycle
+from collectwatch.intake import crosschecks, lifecycle
 from collectwatch.intake.clean import CleanBatch
 from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.intake.registry import ROLE_TYPES
@@ -193,3 +193,78 @@ def test_a_malformed_file_in_a_batch_gets_the_verdict_it_gets_alone(
     # The three planted files and the malformed one are not accepted; the rest are.
     accepted = {name for name, (outcome, _) in got.items() if outcome[0] == lifecycle.ACCEPTED}
     assert accepted == {p.name for p in landed[4:]}
+
+
+def _land(settings, sources: list[Path]) -> list[Path]:
+    landed = []
+    for source in sources:
+        target = settings.landing_dir / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        os.utime(target, (ON_TIME, ON_TIME))
+        landed.append(target)
+    return landed
+
+
+def _spy(monkeypatch, owner, name: str) -> list:
+    """Replace ``owner.name`` by a wrapper that records what each call returned."""
+    returned, original = [], getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        result = original(*args, **kwargs)
+        returned.append(result)
+        return result
+
+    monkeypatch.setattr(owner, name, recording)
+    return returned
+
+
+def test_a_batch_checks_its_files_counterparties_at_once_with_the_same_findings(
+    tmp_path, month, monkeypatch
+):
+    """Q005 and the counterparties M001 compares with come from two queries over the batch
+    (not two per file), and every file's verdict and report equal those of the same files
+    each read alone in the same order. Planted: an assignment to an agency the registry
+    does not know (row 3) and a caseload from one (row 5); the caseloads reconcile against
+    the assignments taken before them, so M001 findings are compared too."""
+    files = sorted(
+        (p for p in month.files if p.name.startswith(("agency_assignment__", "agency_caseload__"))),
+        key=lambda path: (not path.name.startswith("agency_assignment__"), path),
+    )
+    plants = {
+        files[0]: lambda rows: [*rows[:1], {**rows[1], "agency_uscc": UNKNOWN}, *rows[2:]],
+        files[-1]: lambda rows: [*rows[:3], {**rows[3], "lender_uscc": UNKNOWN}, *rows[4:]],
+    }
+    outcomes = {}
+    for mode in ("batched", "alone"):
+        settings = Settings.from_env().with_data_dir(tmp_path / mode)
+        assert Landing(settings, month).intake("institution_registry").status == "accepted"
+        landed = _land(settings, files)
+        for source, edit in plants.items():
+            _plant(landed[files.index(source)], edit)
+        queried, taken = (
+            _spy(monkeypatch, crosschecks, "_distinct"),
+            _spy(monkeypatch, CleanBatch, "take"),
+        )
+        with IntakeSession(settings) as session:
+            if mode == "alone":
+                monkeypatch.setattr(session, "_plan_batches", lambda paths: None)
+            results = session.intake_many(landed)
+        outcomes[mode] = [(r.path.name, _outcome(r), _raw_rows(settings, r)) for r in results]
+        # A file cut from its batch takes its counterparties from the batch; only a file
+        # with a row finding (the generator plants some) queries its own.
+        taken_clean = [clean_file for clean_file in taken if clean_file is not None]
+        assert len(queried) == len(files) - len(taken_clean)
+        assert len(taken_clean) >= (len(files) - 2 if mode == "batched" else 0)
+
+    assert outcomes["batched"] == outcomes["alone"]
+    by_name = {name: outcome for name, outcome, _ in outcomes["batched"]}
+    assert [(f[0], f[1], f[2]) for f in by_name[files[0].name][2] if f[0] == "Q005"] == [
+        ("Q005", 3, "agency_uscc")
+    ]
+    assert [(f[0], f[1], f[2]) for f in by_name[files[-1].name][2] if f[0] == "Q005"] == [
+        ("Q005", 5, "lender_uscc")
+    ]
+    others = [o for name, o in by_name.items() if name not in {files[0].name, files[-1].name}]
+    assert all("Q005" not in rule_counts for _, rule_counts, _ in others)
+    assert any("M001" in rule_counts for _, rule_counts, _ in by_name.values())

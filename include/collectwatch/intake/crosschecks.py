@@ -21,7 +21,7 @@ compared once both are in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -39,6 +39,10 @@ class Context:
     submitter_uscc: str
     role: str | None
     registry_in_effect: bool
+    # What the file's batch computed for all its files at once (``CleanBatch``), by name:
+    # "Q005" (the findings) and "counterparties" (the distinct counterparty codes). A
+    # check uses it instead of querying the file; absent, it queries.
+    known: dict = field(default_factory=dict)
 
 
 def _money(column: str) -> str:
@@ -144,22 +148,34 @@ def outsourced_vs_assigned(con: duckdb.DuckDBPyConnection, context: Context) -> 
     )
 
 
+def counterparty_findings(submission_type: str, source: str, row_no: str, per: str = "") -> str:
+    """SQL: the Q005 findings (rule_id, row_no, field, value) of the records of ``source``
+    (aliased ``s``): one per counterparty that is not a reporting institution of its role
+    in table ``registry_in_effect``, at its first record (``row_no``, an expression over
+    ``s``). With ``per`` (a column of ``s``), the findings of each of its values, that
+    column first."""
+    column, role = COUNTERPARTIES[submission_type]
+    first = f"s.{per}, " if per else ""
+    return f"""
+        select {first}'Q005' as rule_id, min({row_no}) as row_no, '{column}' as field,
+               s.{column} || ' (' || coalesce(r.role || ', ' || r.status, 'not registered')
+               || '; expected a reporting {role})' as value
+        from {source} as s left join registry_in_effect as r on r.uscc = s.{column}
+        where s.{column} is not null
+          and (r.uscc is null or r.role <> '{role}' or not r.reporting)
+        group by {first}s.{column}, r.role, r.status
+        """
+
+
 def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) -> None:
     if not context.registry_in_effect or context.submission_type not in COUNTERPARTIES:
         return
-    column, role = COUNTERPARTIES[context.submission_type]
-    con.execute(
-        f"""
-        insert into findings
-        select 'Q005', min(s._row_no), '{column}',
-               s.{column} || ' (' || coalesce(r.role || ', ' || r.status, 'not registered')
-               || '; expected a reporting {role})'
-        from submission as s left join registry_in_effect as r on r.uscc = s.{column}
-        where s.{column} is not null
-          and (r.uscc is null or r.role <> '{role}' or not r.reporting)
-        group by s.{column}, r.role, r.status
-        """
-    )
+    known = context.known.get("Q005")
+    if known is None:
+        sql = counterparty_findings(context.submission_type, "submission", "s._row_no")
+        con.execute(f"insert into findings {sql}")
+    elif known:
+        con.executemany("insert into findings values (?, ?, ?, ?)", known)
 
 
 def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Context) -> None:
@@ -170,7 +186,9 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
     else:
         mine, theirs, other_type = "lender_uscc", "agency_uscc", "agency_caseload"
         this_amount, that_amount = "balance_assigned", "balance_received"
-    counterparties = _distinct(con, theirs)
+    counterparties = context.known.get("counterparties")
+    if counterparties is None:
+        counterparties = _distinct(con, theirs)
     other = _current(context, other_type, period=context.period, submitters=sorted(counterparties))
     if not other:
         return

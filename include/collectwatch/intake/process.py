@@ -293,6 +293,7 @@ class IntakeSession:
             parts["uscc"],
             self.permission.role,
             self.permission.registry_period is not None,
+            self.clean.known if self.clean is not None else {},
         )
 
     def check(self, path: Path) -> EditReport:
