@@ -222,11 +222,12 @@ def _spy(monkeypatch, owner, name: str) -> list:
 def test_a_batch_checks_its_files_counterparties_at_once_with_the_same_findings(
     tmp_path, month, monkeypatch
 ):
-    """Q005 and the counterparties M001 compares with come from two queries over the batch
-    (not two per file), and every file's verdict and report equal those of the same files
-    each read alone in the same order. Planted: an assignment to an agency the registry
-    does not know (row 3) and a caseload from one (row 5); the caseloads reconcile against
-    the assignments taken before them, so M001 findings are compared too."""
+    """Q005, the counterparties and M001 come from queries over the batch (not per file),
+    and every file's verdict and report equal those of the same files each read alone in
+    the same order, also when the counterparties' current submissions are no longer those
+    the batch compared with (another process took one since: the file queries its own).
+    Planted: an assignment to an agency the registry does not know (row 3) and a caseload
+    from one (row 5); the caseloads reconcile against the assignments taken before them."""
     files = sorted(
         (p for p in month.files if p.name.startswith(("agency_assignment__", "agency_caseload__"))),
         key=lambda path: (not path.name.startswith("agency_assignment__"), path),
@@ -235,17 +236,18 @@ def test_a_batch_checks_its_files_counterparties_at_once_with_the_same_findings(
         files[0]: lambda rows: [*rows[:1], {**rows[1], "agency_uscc": UNKNOWN}, *rows[2:]],
         files[-1]: lambda rows: [*rows[:3], {**rows[3], "lender_uscc": UNKNOWN}, *rows[4:]],
     }
-    outcomes = {}
-    for mode in ("batched", "alone"):
-        settings = Settings.from_env().with_data_dir(tmp_path / mode)
+    outcomes, reconciled, from_batches = {}, {}, {}
+    for mode in ("batched", "batched, compared with others", "alone"):
+        settings = Settings.from_env().with_data_dir(tmp_path / mode.replace(" ", "-"))
         assert Landing(settings, month).intake("institution_registry").status == "accepted"
         landed = _land(settings, files)
         for source, edit in plants.items():
             _plant(landed[files.index(source)], edit)
-        queried, taken = (
-            _spy(monkeypatch, crosschecks, "_distinct"),
-            _spy(monkeypatch, CleanBatch, "take"),
-        )
+        queried = _spy(monkeypatch, crosschecks, "_distinct")
+        taken = _spy(monkeypatch, CleanBatch, "take")
+        reconciled[mode] = _spy(monkeypatch, crosschecks, "reconciliation_findings")
+        if mode == "batched, compared with others":
+            _as_if_compared_with_none(monkeypatch)
         with IntakeSession(settings) as session:
             if mode == "alone":
                 monkeypatch.setattr(session, "_plan_batches", lambda paths: None)
@@ -253,11 +255,18 @@ def test_a_batch_checks_its_files_counterparties_at_once_with_the_same_findings(
         outcomes[mode] = [(r.path.name, _outcome(r), _raw_rows(settings, r)) for r in results]
         # A file cut from its batch takes its counterparties from the batch; only a file
         # with a row finding (the generator plants some) queries its own.
-        taken_clean = [clean_file for clean_file in taken if clean_file is not None]
-        assert len(queried) == len(files) - len(taken_clean)
-        assert len(taken_clean) >= (len(files) - 2 if mode == "batched" else 0)
+        from_batches[mode] = len([clean_file for clean_file in taken if clean_file is not None])
+        assert len(queried) == len(files) - from_batches[mode]
+        assert from_batches[mode] >= (len(files) - 2 if mode != "alone" else 0)
+        monkeypatch.undo()
 
     assert outcomes["batched"] == outcomes["alone"]
+    assert outcomes["batched, compared with others"] == outcomes["alone"]
+    # Per-file reconciliation queries: only files outside a batch in the first run; every
+    # caseload with a counterparty when the batch's comparison is out of date.
+    assert len(reconciled["batched"]) <= len(files) - from_batches["batched"]
+    assert len(reconciled["batched, compared with others"]) > len(reconciled["batched"])
+    assert len(reconciled["alone"]) == len(reconciled["batched, compared with others"])
     by_name = {name: outcome for name, outcome, _ in outcomes["batched"]}
     assert [(f[0], f[1], f[2]) for f in by_name[files[0].name][2] if f[0] == "Q005"] == [
         ("Q005", 3, "agency_uscc")
@@ -268,3 +277,17 @@ def test_a_batch_checks_its_files_counterparties_at_once_with_the_same_findings(
     others = [o for name, o in by_name.items() if name not in {files[0].name, files[-1].name}]
     assert all("Q005" not in rule_counts for _, rule_counts, _ in others)
     assert any("M001" in rule_counts for _, rule_counts, _ in by_name.values())
+
+
+def _as_if_compared_with_none(monkeypatch) -> None:
+    """Every batch's M001 as computed before any counterparty had submitted."""
+    original = CleanBatch._cross_file
+
+    def cross_file(self, con, per_file):
+        known = original(self, con, per_file)
+        for entry in known.values():
+            if "M001" in entry:
+                entry["M001"] = {}
+        return known
+
+    monkeypatch.setattr(CleanBatch, "_cross_file", cross_file)

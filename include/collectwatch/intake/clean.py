@@ -17,6 +17,7 @@ reads the file again and reports every finding exactly as before.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,11 @@ import duckdb
 
 from collectwatch.config import Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, SubmissionType
-from collectwatch.intake.crosschecks import counterparty_findings
+from collectwatch.intake.crosschecks import (
+    RECONCILED,
+    counterparty_findings,
+    reconciliation_findings,
+)
 from collectwatch.intake.edits import any_row_finding, exact_values
 from collectwatch.intake.formats import (
     CsvLayout,
@@ -35,6 +40,7 @@ from collectwatch.intake.formats import (
     quote,
     safety_suspect,
 )
+from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.registry import COUNTERPARTIES
 from collectwatch.raw import PARQUET_OPTIONS, typed_columns, typed_select
 from collectwatch.uscc import sql_is_valid
@@ -140,9 +146,14 @@ def _submission_view(con: duckdb.DuckDBPyConnection, typed_path: Path) -> None:
     )
 
 
+def _folder_of(path: str) -> str:
+    """SQL: the name of the folder of the file at ``path`` (an SQL expression)."""
+    return f"string_split({path}, '/')[-2]"
+
+
 # The submitter of a record read by a batch: its file's folder, which a batch only holds
 # when it is the USCC in the file's name (IntakeSession._plan_batches).
-BATCH_SUBMITTER = "string_split(filename, '/')[-2]"
+BATCH_SUBMITTER = _folder_of("filename")
 
 
 class CleanBatch:
@@ -170,8 +181,10 @@ class CleanBatch:
         submission_type: SubmissionType,
         period: str,
         settings: Settings,
+        store: StateStore | None = None,
     ):
         self.submission_type = submission_type
+        self.period, self.settings, self.store = period, settings, store
         self.layout = layout
         self.lines = lines  # path -> number of lines (``files.sha256_and_lines``)
         self.paths = set(lines)
@@ -228,36 +241,85 @@ class CleanBatch:
             for file, rows, _, _, first, last in per_file
             if file in self.clean_rows
         }
-        self.known = self._counterparties(con, per_file)
+        self.known = self._cross_file(con, per_file)
         self._cut_all(con, ranges)
         return True
 
-    def _counterparties(self, con: duckdb.DuckDBPyConnection, per_file: list) -> dict:
-        """For each clean file whose records are one run of the table: its distinct
-        counterparty codes and its Q005 findings (against ``registry_in_effect`` as it is
-        now, which a batch's files are checked against: the batch is dropped when a registry
-        is accepted), from two queries over the batch instead of two per file (~4 ms each
-        file). A file's line numbers count from its first row, as its own view's do."""
+    def _cross_file(self, con: duckdb.DuckDBPyConnection, per_file: list) -> dict:
+        """What the cross-file edits ask of each clean file whose records are one run of
+        the table, from a few queries over the batch instead of a few per file (~4 ms
+        each, and ~20 ms for a caseload reading its counterparties' raw files): its
+        distinct counterparty codes, and its Q005 and M001 findings in table
+        ``<table>_findings`` with their line numbers in the file. Q005 is against
+        ``registry_in_effect`` as it is now, which the batch's files are checked against
+        (the batch is dropped when a registry is accepted); M001 against the
+        counterparties' current submissions, which ``lender_agency_reconciliation`` checks
+        are still the current ones before using them (``Context.known``)."""
         name = self.submission_type.name
-        first = {
-            file: first
+        contiguous = {
+            file
             for file, rows, _, _, first, last in per_file
             if file in self.clean_rows and last - first + 1 == rows
         }
-        if name not in COUNTERPARTIES or not first:
+        if name not in COUNTERPARTIES or not contiguous:
             return {}
         column, _ = COUNTERPARTIES[name]
-        known = {file: {"Q005": [], "counterparties": set()} for file in first}
-        for file, codes in con.execute(
-            f"select _file, list(distinct {quote(column)}) from {self.table} group by _file"
-        ).fetchall():
-            if file in known:
-                known[file]["counterparties"] = set(codes)
-        findings = counterparty_findings(name, self.table, "s.rowid", per="_file")
-        for file, rule_id, row, field_name, value in con.execute(findings).fetchall():
-            if file in known:
-                known[file]["Q005"].append((rule_id, row - first[file] + 2, field_name, value))
+        files, findings = f"{self.table}_files", f"{self.table}_findings"
+        con.execute(
+            f"create temp table {files} as select _file, min(rowid) as first_rowid, "
+            f"list(distinct {quote(column)}) as codes from {self.table} group by _file"
+        )
+        codes = con.execute(f"select _file, codes from {files}").fetchall()
+        known = {
+            file: {"counterparties": set(codes)} for file, codes in codes if file in contiguous
+        }
+
+        def in_file(sql: str) -> str:
+            """The findings of ``sql`` with line numbers in their file, not the batch."""
+            return (
+                "select _file, rule_id, row_no - first_rowid + 2 as row_no, field, value "
+                f"from ({sql}) join {files} using (_file)"
+            )
+
+        sql = counterparty_findings(name, self.table, "s.rowid", per="_file")
+        con.execute(f"create temp table {findings} as {in_file(sql)}")
+        compared = self._reconciled(con, findings, in_file, known)
+        counts = con.execute(f"select _file, rule_id, count(*) from {findings} group by all")
+        per_rule: dict[str, dict[str, int]] = {}
+        for file, rule_id, count in counts.fetchall():
+            per_rule.setdefault(file, {})[rule_id] = count
+        for file, entry in known.items():
+            entry["findings"] = (findings, file, per_rule.get(file, {}))
+            if compared is not None:
+                entry["M001"] = compared
         return known
+
+    def _reconciled(
+        self, con: duckdb.DuckDBPyConnection, findings: str, in_file: Callable, known: dict
+    ) -> dict[str, str] | None:
+        """Add the batch's M001 findings to table ``findings``; the counterparties'
+        submissions they were compared with (USCC -> submission id), or None when the
+        type is not reconciled."""
+        name = self.submission_type.name
+        if name not in RECONCILED or self.store is None:
+            return None
+        codes = set().union(*(entry["counterparties"] for entry in known.values())) - {None}
+        others = self.store.current(
+            RECONCILED[name].other_type, period=self.period, submitters=sorted(codes)
+        )
+        if others:
+            sql = reconciliation_findings(
+                name,
+                self.settings.reconciliation_tolerance,
+                self.table,
+                _folder_of("_file"),  # the submitter (see BATCH_SUBMITTER)
+                others,
+                self.settings.raw_dir,
+                row_no="rowid",
+                per="_file",
+            )
+            con.execute(f"insert into {findings} {in_file(sql)}")
+        return {other.submitter_uscc: other.submission_id for other in others}
 
     def _cut_all(self, con: duckdb.DuckDBPyConnection, ranges: dict[str, tuple]) -> None:
         """Write every clean file's typed Parquet, ``threads`` at a time."""
@@ -308,4 +370,5 @@ class CleanBatch:
         for target in self.cuts.values():
             target.unlink(missing_ok=True)
         self.cuts = {}
-        con.execute(f"drop table if exists {self.table}")
+        for table in (self.table, f"{self.table}_files", f"{self.table}_findings"):
+            con.execute(f"drop table if exists {table}")

@@ -22,6 +22,7 @@ compared once both are in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
@@ -39,9 +40,11 @@ class Context:
     submitter_uscc: str
     role: str | None
     registry_in_effect: bool
-    # What the file's batch computed for all its files at once (``CleanBatch``), by name:
-    # "Q005" (the findings) and "counterparties" (the distinct counterparty codes). A
-    # check uses it instead of querying the file; absent, it queries.
+    # What the file's batch computed for all its files at once (``CleanBatch``):
+    # "counterparties" (the distinct counterparty codes), "findings" (the table holding
+    # the file's Q005 and M001 findings, the file, its count per rule) and "M001" (the
+    # counterparty submissions they were compared with). A check uses them instead of
+    # querying the file; absent, it queries.
     known: dict = field(default_factory=dict)
 
 
@@ -170,52 +173,116 @@ def counterparty_findings(submission_type: str, source: str, row_no: str, per: s
 def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) -> None:
     if not context.registry_in_effect or context.submission_type not in COUNTERPARTIES:
         return
-    known = context.known.get("Q005")
-    if known is None:
-        sql = counterparty_findings(context.submission_type, "submission", "s._row_no")
-        con.execute(f"insert into findings {sql}")
-    elif known:
-        con.executemany("insert into findings values (?, ?, ?, ?)", known)
+    if "findings" in context.known:
+        _insert_known(con, context, "Q005")
+        return
+    sql = counterparty_findings(context.submission_type, "submission", "s._row_no")
+    con.execute(f"insert into findings {sql}")
+
+
+def _insert_known(con: duckdb.DuckDBPyConnection, context: Context, rule_id: str) -> None:
+    """Add the file's ``rule_id`` findings its batch computed (``Context.known``)."""
+    table, file, per_rule = context.known["findings"]
+    if per_rule.get(rule_id):
+        con.execute(
+            "insert into findings select rule_id, row_no, field, value "
+            f"from {table} where _file = ? and rule_id = ?",
+            [file, rule_id],
+        )
+
+
+@dataclass(frozen=True)
+class ReconciledSides:
+    """How M001 pairs a file of one side with the other side's submissions."""
+
+    mine: str  # the column naming the submitter
+    theirs: str  # the column naming the counterparty
+    other_type: str  # the counterparty's submission type
+    this_amount: str
+    that_amount: str
+
+
+RECONCILED = {
+    "agency_caseload": ReconciledSides(
+        "agency_uscc", "lender_uscc", "agency_assignment", "balance_received", "balance_assigned"
+    ),
+    "agency_assignment": ReconciledSides(
+        "lender_uscc", "agency_uscc", "agency_caseload", "balance_assigned", "balance_received"
+    ),
+}
+
+
+def reconciliation_findings(
+    submission_type: str,
+    tolerance: float,
+    source: str,
+    submitter: str,
+    others: list,
+    raw_dir: Path,
+    row_no: str = "_row_no",
+    per: str = "",
+) -> str:
+    """SQL: the M001 findings (rule_id, row_no, field, value) of the records of ``source``
+    against ``others``, the current submissions of the other side; ``submitter`` is the
+    submitter's USCC as SQL over ``source`` and ``row_no`` its records' line number. With
+    ``per`` (a column of ``source``), the findings of each of its values, that column
+    first. Only counterparties in ``others`` are compared (the rest have not submitted)."""
+    sides = RECONCILED[submission_type]
+    theirs, first = sides.theirs, f"{per}, " if per else ""
+    paths = _sql_list(str(raw_dir / other.raw_path) for other in others)
+    return f"""
+        with this_side as (
+            select {first}{submitter} as _submitter, {theirs}, region_code,
+                   min({row_no}) as row_no, sum({_money(sides.this_amount)}) as this_amount
+            from {source} group by all
+        ),
+        that_side as (
+            select {sides.mine} as _submitter, {theirs}, region_code,
+                   sum({sides.that_amount}) as that_amount
+            from read_parquet({paths})
+            where {sides.mine} in (select _submitter from this_side)
+            group by all
+        )
+        select {first}'M001' as rule_id, row_no, '{sides.this_amount}' as field,
+               printf('%s %s, counterparty %s: %s',
+                      {theirs}, coalesce(this_amount, 0)::varchar, '{sides.that_amount}',
+                      coalesce(that_amount, 0)::varchar) as value
+        from this_side left join that_side using (_submitter, {theirs}, region_code)
+        where {theirs} in {_sql_list(other.submitter_uscc for other in others)}
+          and {_differs("this_amount", "that_amount", tolerance)}
+        """
 
 
 def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Context) -> None:
-    """M001 from either side, against the counterparties that have submitted."""
-    if context.submission_type == "agency_caseload":
-        mine, theirs, other_type = "agency_uscc", "lender_uscc", "agency_assignment"
-        this_amount, that_amount = "balance_received", "balance_assigned"
-    else:
-        mine, theirs, other_type = "lender_uscc", "agency_uscc", "agency_caseload"
-        this_amount, that_amount = "balance_assigned", "balance_received"
+    """M001 from either side, against the counterparties that have submitted. A file cut
+    from a batch takes the findings the batch computed, if the counterparties' current
+    submissions are still those the batch compared with (another process may have taken
+    one since)."""
+    sides = RECONCILED[context.submission_type]
     counterparties = context.known.get("counterparties")
     if counterparties is None:
-        counterparties = _distinct(con, theirs)
-    other = _current(context, other_type, period=context.period, submitters=sorted(counterparties))
+        counterparties = _distinct(con, sides.theirs)
+    other = _current(
+        context, sides.other_type, period=context.period, submitters=sorted(counterparties)
+    )
     if not other:
         return
-    tolerance = context.settings.reconciliation_tolerance
-    con.execute(
-        f"""
-        insert into findings
-        with this_side as (
-            select {theirs}, region_code, min(_row_no) as row_no,
-                   sum({_money(this_amount)}) as this_amount
-            from submission group by all
-        ),
-        that_side as (
-            select {theirs}, region_code, sum({that_amount}) as that_amount
-            from read_parquet({_raw_paths(context, other)})
-            where {mine} = '{context.submitter_uscc}'
-            group by all
-        )
-        select 'M001', row_no, '{this_amount}',
-               printf('%s %s, counterparty %s: %s',
-                      {theirs}, coalesce(this_amount, 0)::varchar, '{that_amount}',
-                      coalesce(that_amount, 0)::varchar)
-        from this_side left join that_side using ({theirs}, region_code)
-        where {theirs} in {_sql_list(s.submitter_uscc for s in other)}
-          and {_differs("this_amount", "that_amount", tolerance)}
-        """
+    compared = context.known.get("M001")
+    current = {s.submitter_uscc: s.submission_id for s in other}
+    if compared is not None and current == {
+        code: submission_id for code, submission_id in compared.items() if code in counterparties
+    }:
+        _insert_known(con, context, "M001")
+        return
+    sql = reconciliation_findings(
+        context.submission_type,
+        context.settings.reconciliation_tolerance,
+        "submission",
+        f"'{context.submitter_uscc}'",
+        other,
+        context.settings.raw_dir,
     )
+    con.execute(f"insert into findings {sql}")
 
 
 def complaint_source_fits_role(con: duckdb.DuckDBPyConnection, context: Context) -> None:

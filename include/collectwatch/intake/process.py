@@ -215,7 +215,13 @@ class IntakeSession:
             lines, layout = self.groups[key]
             self.registry.fill_in_effect(period)
             self.batches[key] = CleanBatch(
-                self.con, lines, layout, SUBMISSION_TYPES[key[0]], period, self.settings
+                self.con,
+                lines,
+                layout,
+                SUBMISSION_TYPES[key[0]],
+                period,
+                self.settings,
+                self.store,
             )
         batch = self.batches[key]
         return batch if batch.covers(path) else None

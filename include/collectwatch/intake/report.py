@@ -98,13 +98,17 @@ def collect_row_findings(
         report.rule_counts[rule_id] = report.rule_counts.get(rule_id, 0) + count
     # Personal data never leaves DuckDB unmasked: any value or key cell in a cell where
     # V015 / V018 found personal data is masked, and so is a duplicate-key value of such a row.
-    con.execute(
-        "create or replace temp table pii_cells as "
-        "select distinct row_no, field from findings where rule_id in "
-        f"({', '.join(repr(rule_id) for rule_id in PERSONAL_DATA_RULES)})"
-    )
+    personal_data = set(PERSONAL_DATA_RULES) & {rule_id for rule_id, _ in counts}
+    if personal_data:
+        con.execute(
+            "create or replace temp table pii_cells as "
+            "select distinct row_no, field from findings where rule_id in "
+            f"({', '.join(repr(rule_id) for rule_id in PERSONAL_DATA_RULES)})"
+        )
 
     def masked(column: str, row: str, field: str) -> str:
+        if not personal_data:  # nothing to mask (the masking: ~15 ms a file with findings, not 3)
+            return column
         return (
             f"case when ({row}, {field}) in (select row_no, field from pii_cells) "
             f"or ({field} like '%+%' and {row} in (select row_no from pii_cells)) "
