@@ -142,6 +142,8 @@ def test_intake_by_type_sets_each_type_beside_its_own_floor(results):
     assert by_type["contact_events"]["ratio_cpu"] == 2.5  # 50 / 20
     assert by_type["institution_registry"]["ratio_wall"] is None  # no floor of its own
     table = report.markdown(results)
+    assert report.verdicts(results)["contact_log_intake_within_1_5x"] is False
+    assert "contact log intake within 1.5× its plain COPY (not met: 2.5×)" in table
     assert "| contact_events | 10 | 800,000 | 30.0 | 50.0 | 12.0 | 20.0 | 2.5× | 2.5× |" in table
     assert "| institution_registry | 1 | 20 | 0.5 | 0.4 | – | – | – | – |" in table
 
@@ -149,6 +151,7 @@ def test_intake_by_type_sets_each_type_beside_its_own_floor(results):
 def test_a_run_without_figures_by_type_has_no_intake_table(results):
     assert report.intake_by_type(results) == []
     assert "by submission type" not in report.markdown(results)
+    assert "contact_log_intake_within_1_5x" not in report.verdicts(results)
 
 
 def test_intake_figures_by_type_span_first_start_to_last_end_and_sum_cpu():
