@@ -606,7 +606,8 @@ def _release_status(staged: Path) -> str:
     statuses = set()
     for path in staged.rglob("*.parquet"):
         if "release_status" in pq.read_schema(path).names:
-            statuses |= set(pq.read_table(path, columns=["release_status"]).column(0).to_pylist())
+            column = pq.read_table(path, columns=["release_status"]).column(0)
+            statuses |= set(pc.unique(column).to_pylist())  # not one Python object a row
     return sorted(statuses)[0] if len(statuses) == 1 else "mixed"
 
 
