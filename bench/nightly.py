@@ -35,6 +35,8 @@ NIGHT = ("intake", "build", "export", "gate", "release")
 FLOOR_OF = {"intake": "floor-intake", "build": "floor-build", "export": "floor-export",
             "gate": "floor-gate"}  # fmt: skip
 ROWS_LINE = re.compile(r"^\s+([a-z_]+)\s+([\d,]+) rows$")
+# What a run writes under its work folder besides the generated month (``source``).
+RUN_FOLDERS = ("data", "state", "results", "floor")
 
 
 class Bench:
@@ -217,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work or HERE / "runs" / args.scale).resolve()
     source = Path(args.source).resolve() if args.source else work / "source"
-    for folder in ("data", "state", "results", "floor", *(() if args.source else ("source",))):
+    for folder in (*RUN_FOLDERS, *(() if args.source else ("source",))):
         shutil.rmtree(work / folder, ignore_errors=True)
     (work / "results").mkdir(parents=True)
     env = {
@@ -262,9 +264,13 @@ def main() -> None:
     results["complete"] = True
     bench.save()
     print(markdown(results))
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(source, ignore_errors=True)
+    if args.keep:
+        return
+    if args.source:  # an earlier run's month (perhaps inside ``work``): only this run's
+        for folder in RUN_FOLDERS:
+            shutil.rmtree(work / folder, ignore_errors=True)
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # the generated month is work/source
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ Each is one set-based query over the whole file (table ``submission``, text colu
 ``_row_no``) joined to the raw-zone Parquet of the other submission, appending to table
 ``findings`` like the row edits. The other side is whatever is current in the raw zone at
 intake time: the second of two related files is the one checked, so a pair is always
-compared once both are in.
+compared once both are in. The clean files of a batch get Q005 and M001 from queries over
+the whole batch (``CleanBatch``, ``Context.known``); a file takes the batch's M001 only
+while the other side's current submissions are still those the batch compared with, as
+another intake process may have accepted one in between.
 
 - Q003 overdue share jump: per region, overdue balance (buckets M1 and later) / balance,
   compared with the submitter's latest earlier accepted lender_portfolio.
