@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -284,10 +285,21 @@ def _as_if_compared_with_none(monkeypatch) -> None:
     original = CleanBatch._cross_file
 
     def cross_file(self, con, per_file):
-        known = original(self, con, per_file)
-        for entry in known.values():
-            if "M001" in entry:
-                entry["M001"] = {}
-        return known
+        results = original(self, con, per_file)
+        return {
+            file: replace(result, compared={}) if result.compared is not None else result
+            for file, result in results.items()
+        }
 
     monkeypatch.setattr(CleanBatch, "_cross_file", cross_file)
+
+
+def test_batch_m001_findings_are_used_only_against_the_submissions_they_were_compared_with():
+    batch = crosschecks.BatchResults(
+        "a.csv", {"AGENCY1", "AGENCY2"}, "t_findings", {"M001": 2}, {"AGENCY1": "s1", "X": "s9"}
+    )
+    # Codes outside the file's counterparties do not matter; the ones in it must match.
+    assert batch.compared_with({"AGENCY1": "s1"})
+    assert not batch.compared_with({"AGENCY1": "s2"})  # AGENCY1 resubmitted since
+    assert not batch.compared_with({"AGENCY1": "s1", "AGENCY2": "s3"})  # AGENCY2 came in
+    assert not replace(batch, compared=None).compared_with({"AGENCY1": "s1"})  # not reconciled

@@ -17,9 +17,8 @@ reads the file again and reports every finding exactly as before.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -28,6 +27,7 @@ from collectwatch.config import Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, SubmissionType
 from collectwatch.intake.crosschecks import (
     RECONCILED,
+    BatchResults,
     counterparty_findings,
     reconciliation_findings,
 )
@@ -56,7 +56,7 @@ class CleanFile:
     typed_path: Path
     row_count: int
     source: dict
-    known: dict = field(default_factory=dict)  # for the cross-file edits (Context.known)
+    batch: BatchResults | None = None  # for the cross-file edits (Context.batch)
 
 
 def _valid_codes(con: duckdb.DuckDBPyConnection, submitters: list[str]) -> None:
@@ -195,11 +195,14 @@ class CleanBatch:
         # its temp folder if need be). Not a temporary table: the cuts read it from
         # cursors of their own.
         self.table = f"clean_batch_{uuid.uuid4().hex}"
+        # Per file: its first row in the table, its counterparty codes; and the clean
+        # files' Q005 and M001 findings (``_cross_file``).
+        self.files_table, self.findings_table = f"{self.table}_files", f"{self.table}_findings"
         self.threads = settings.duckdb_threads
         self.clean_rows: dict[str, int] = {}
         # path -> its typed Parquet, cut and not yet taken
         self.cuts: dict[str, Path] = {}
-        self.known: dict[str, dict] = {}  # path -> Context.known of a clean file
+        self.results: dict[str, BatchResults] = {}  # path -> a clean file's cross-file results
         self.read = self._read(con, sorted(Path(path) for path in lines), period)
 
     def _read(self, con: duckdb.DuckDBPyConnection, paths: list[Path], period: str) -> bool:
@@ -241,7 +244,7 @@ class CleanBatch:
             for file, rows, _, _, first, last in per_file
             if file in self.clean_rows
         }
-        self.known = self._cross_file(con, per_file)
+        self.results = self._cross_file(con, per_file)
         self._cut_all(con, ranges)
         return True
 
@@ -250,11 +253,11 @@ class CleanBatch:
         the table, from a few queries over the batch instead of a few per file (~4 ms
         each, and ~20 ms for a caseload reading its counterparties' raw files): its
         distinct counterparty codes, and its Q005 and M001 findings in table
-        ``<table>_findings`` with their line numbers in the file. Q005 is against
+        ``findings_table`` with their line numbers in the file. Q005 is against
         ``registry_in_effect`` as it is now, which the batch's files are checked against
         (the batch is dropped when a registry is accepted); M001 against the
         counterparties' current submissions, which ``lender_agency_reconciliation`` checks
-        are still the current ones before using them (``Context.known``)."""
+        are still the current ones before using them."""
         name = self.submission_type.name
         contiguous = {
             file
@@ -264,48 +267,48 @@ class CleanBatch:
         if name not in COUNTERPARTIES or not contiguous:
             return {}
         column, _ = COUNTERPARTIES[name]
-        files, findings = f"{self.table}_files", f"{self.table}_findings"
         con.execute(
-            f"create temp table {files} as select _file, min(rowid) as first_rowid, "
+            f"create temp table {self.files_table} as select _file, min(rowid) as first_rowid, "
             f"list(distinct {quote(column)}) as codes from {self.table} group by _file"
         )
-        codes = con.execute(f"select _file, codes from {files}").fetchall()
-        known = {
-            file: {"counterparties": set(codes)} for file, codes in codes if file in contiguous
+        codes = {
+            file: set(codes)
+            for file, codes in con.execute(
+                f"select _file, codes from {self.files_table}"
+            ).fetchall()
+            if file in contiguous
+        }
+        sql = counterparty_findings(name, self.table, "s.rowid", per="_file")
+        con.execute(f"create temp table {self.findings_table} as {self._in_file(sql)}")
+        compared = self._reconciled(con, set().union(*codes.values()))
+        per_rule: dict[str, dict[str, int]] = {}
+        for file, rule_id, count in con.execute(
+            f"select _file, rule_id, count(*) from {self.findings_table} group by all"
+        ).fetchall():
+            per_rule.setdefault(file, {})[rule_id] = count
+        return {
+            file: BatchResults(
+                file, counterparties, self.findings_table, per_rule.get(file, {}), compared
+            )
+            for file, counterparties in codes.items()
         }
 
-        def in_file(sql: str) -> str:
-            """The findings of ``sql`` with line numbers in their file, not the batch."""
-            return (
-                "select _file, rule_id, row_no - first_rowid + 2 as row_no, field, value "
-                f"from ({sql}) join {files} using (_file)"
-            )
+    def _in_file(self, sql: str) -> str:
+        """The batch's findings of ``sql`` with line numbers in their file."""
+        return (
+            "select _file, rule_id, row_no - first_rowid + 2 as row_no, field, value "
+            f"from ({sql}) join {self.files_table} using (_file)"
+        )
 
-        sql = counterparty_findings(name, self.table, "s.rowid", per="_file")
-        con.execute(f"create temp table {findings} as {in_file(sql)}")
-        compared = self._reconciled(con, findings, in_file, known)
-        counts = con.execute(f"select _file, rule_id, count(*) from {findings} group by all")
-        per_rule: dict[str, dict[str, int]] = {}
-        for file, rule_id, count in counts.fetchall():
-            per_rule.setdefault(file, {})[rule_id] = count
-        for file, entry in known.items():
-            entry["findings"] = (findings, file, per_rule.get(file, {}))
-            if compared is not None:
-                entry["M001"] = compared
-        return known
-
-    def _reconciled(
-        self, con: duckdb.DuckDBPyConnection, findings: str, in_file: Callable, known: dict
-    ) -> dict[str, str] | None:
-        """Add the batch's M001 findings to table ``findings``; the counterparties'
+    def _reconciled(self, con: duckdb.DuckDBPyConnection, codes: set) -> dict[str, str] | None:
+        """Add the batch's M001 findings to ``findings_table``; the counterparties'
         submissions they were compared with (USCC -> submission id), or None when the
         type is not reconciled."""
         name = self.submission_type.name
         if name not in RECONCILED or self.store is None:
             return None
-        codes = set().union(*(entry["counterparties"] for entry in known.values())) - {None}
         others = self.store.current(
-            RECONCILED[name].other_type, period=self.period, submitters=sorted(codes)
+            RECONCILED[name].other_type, period=self.period, submitters=sorted(codes - {None})
         )
         if others:
             sql = reconciliation_findings(
@@ -318,7 +321,7 @@ class CleanBatch:
                 row_no="rowid",
                 per="_file",
             )
-            con.execute(f"insert into {findings} {in_file(sql)}")
+            con.execute(f"insert into {self.findings_table} {self._in_file(sql)}")
         return {other.submitter_uscc: other.submission_id for other in others}
 
     def _cut_all(self, con: duckdb.DuckDBPyConnection, ranges: dict[str, tuple]) -> None:
@@ -362,7 +365,7 @@ class CleanBatch:
             return None
         _submission_view(con, target)
         return CleanFile(
-            target, self.clean_rows[str(path)], self.layout.source, self.known.get(str(path), {})
+            target, self.clean_rows[str(path)], self.layout.source, self.results.get(str(path))
         )
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -370,5 +373,5 @@ class CleanBatch:
         for target in self.cuts.values():
             target.unlink(missing_ok=True)
         self.cuts = {}
-        for table in (self.table, f"{self.table}_files", f"{self.table}_findings"):
+        for table in (self.table, self.files_table, self.findings_table):
             con.execute(f"drop table if exists {table}")

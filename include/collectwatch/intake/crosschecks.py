@@ -5,7 +5,7 @@ Each is one set-based query over the whole file (table ``submission``, text colu
 ``findings`` like the row edits. The other side is whatever is current in the raw zone at
 intake time: the second of two related files is the one checked, so a pair is always
 compared once both are in. The clean files of a batch get Q005 and M001 from queries over
-the whole batch (``CleanBatch``, ``Context.known``); a file takes the batch's M001 only
+the whole batch (``CleanBatch``, ``BatchResults``); a file takes the batch's M001 only
 while the other side's current submissions are still those the batch compared with, as
 another intake process may have accepted one in between.
 
@@ -24,7 +24,7 @@ another intake process may have accepted one in between.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -32,6 +32,29 @@ import duckdb
 from collectwatch.config import Settings
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.registry import COUNTERPARTIES, ROLE_COMPLAINT_SOURCES
+
+
+@dataclass(frozen=True)
+class BatchResults:
+    """What a clean file's batch computed for the cross-file edits of all its files at
+    once (``CleanBatch``), which a check uses instead of querying the file."""
+
+    file: str  # the file's path, as table ``findings_table`` names it (column ``_file``)
+    counterparties: set[str]  # its distinct counterparty codes
+    findings_table: str  # its Q005 and M001 findings, line numbers in the file
+    per_rule: dict[str, int]  # how many of each rule that table holds for the file
+    # M001: the counterparties' submissions its findings were compared with (USCC ->
+    # submission id), None where the type is not reconciled
+    compared: dict[str, str] | None
+
+    def compared_with(self, current: dict[str, str]) -> bool:
+        """Whether ``current`` (USCC -> submission id of the counterparties' submissions
+        current now) are the submissions its M001 findings were compared with."""
+        return self.compared is not None and current == {
+            code: submission_id
+            for code, submission_id in self.compared.items()
+            if code in self.counterparties
+        }
 
 
 @dataclass(frozen=True)
@@ -43,12 +66,7 @@ class Context:
     submitter_uscc: str
     role: str | None
     registry_in_effect: bool
-    # What the file's batch computed for all its files at once (``CleanBatch``):
-    # "counterparties" (the distinct counterparty codes), "findings" (the table holding
-    # the file's Q005 and M001 findings, the file, its count per rule) and "M001" (the
-    # counterparty submissions they were compared with). A check uses them instead of
-    # querying the file; absent, it queries.
-    known: dict = field(default_factory=dict)
+    batch: BatchResults | None = None  # None: the file was not read with a batch
 
 
 def _money(column: str) -> str:
@@ -71,8 +89,8 @@ def _current(context: Context, submission_type: str, **filters) -> list:
     return context.store.current(submission_type, **filters) if context.store else []
 
 
-def _raw_paths(context: Context, submissions) -> str:
-    return _sql_list(str(context.settings.raw_dir / s.raw_path) for s in submissions)
+def _raw_paths(raw_dir: Path, submissions) -> str:
+    return _sql_list(str(raw_dir / s.raw_path) for s in submissions)
 
 
 def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> set[str]:
@@ -124,7 +142,7 @@ def outsourced_vs_assigned(con: duckdb.DuckDBPyConnection, context: Context) -> 
     if not other:
         return
     tolerance = context.settings.outsourced_tolerance
-    source = f"read_parquet({_raw_paths(context, other)})"
+    source = f"read_parquet({_raw_paths(context.settings.raw_dir, other)})"
     if context.submission_type == "lender_portfolio":
         field = "balance_outsourced"
         this = (
@@ -176,21 +194,20 @@ def counterparty_findings(submission_type: str, source: str, row_no: str, per: s
 def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) -> None:
     if not context.registry_in_effect or context.submission_type not in COUNTERPARTIES:
         return
-    if "findings" in context.known:
-        _insert_known(con, context, "Q005")
+    if context.batch is not None:
+        _insert_from_batch(con, context.batch, "Q005")
         return
     sql = counterparty_findings(context.submission_type, "submission", "s._row_no")
     con.execute(f"insert into findings {sql}")
 
 
-def _insert_known(con: duckdb.DuckDBPyConnection, context: Context, rule_id: str) -> None:
-    """Add the file's ``rule_id`` findings its batch computed (``Context.known``)."""
-    table, file, per_rule = context.known["findings"]
-    if per_rule.get(rule_id):
+def _insert_from_batch(con: duckdb.DuckDBPyConnection, batch: BatchResults, rule_id: str):
+    """Add the file's ``rule_id`` findings its batch computed."""
+    if batch.per_rule.get(rule_id):
         con.execute(
             "insert into findings select rule_id, row_no, field, value "
-            f"from {table} where _file = ? and rule_id = ?",
-            [file, rule_id],
+            f"from {batch.findings_table} where _file = ? and rule_id = ?",
+            [batch.file, rule_id],
         )
 
 
@@ -232,7 +249,7 @@ def reconciliation_findings(
     first. Only counterparties in ``others`` are compared (the rest have not submitted)."""
     sides = RECONCILED[submission_type]
     theirs, first = sides.theirs, f"{per}, " if per else ""
-    paths = _sql_list(str(raw_dir / other.raw_path) for other in others)
+    paths = _raw_paths(raw_dir, others)
     return f"""
         with this_side as (
             select {first}{submitter} as _submitter, {theirs}, region_code,
@@ -262,20 +279,16 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
     submissions are still those the batch compared with (another process may have taken
     one since)."""
     sides = RECONCILED[context.submission_type]
-    counterparties = context.known.get("counterparties")
-    if counterparties is None:
-        counterparties = _distinct(con, sides.theirs)
+    batch = context.batch
+    counterparties = batch.counterparties if batch else _distinct(con, sides.theirs)
     other = _current(
         context, sides.other_type, period=context.period, submitters=sorted(counterparties)
     )
     if not other:
         return
-    compared = context.known.get("M001")
     current = {s.submitter_uscc: s.submission_id for s in other}
-    if compared is not None and current == {
-        code: submission_id for code, submission_id in compared.items() if code in counterparties
-    }:
-        _insert_known(con, context, "M001")
+    if batch and batch.compared_with(current):
+        _insert_from_batch(con, batch, "M001")
         return
     sql = reconciliation_findings(
         context.submission_type,

@@ -299,7 +299,7 @@ class IntakeSession:
             parts["uscc"],
             self.permission.role,
             self.permission.registry_period is not None,
-            self.clean.known if self.clean is not None else {},
+            self.clean.batch if self.clean is not None else None,
         )
 
     def check(self, path: Path) -> EditReport:
