@@ -17,7 +17,9 @@ CHUNK = 8 * 1024 * 1024
 
 
 def sha256_file(path: Path) -> str:
-    return sha256_and_lines(path)[0]
+    # Not sha256_and_lines: counting the lines is a third of the time of a hash.
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def sha256_and_lines(path: Path) -> tuple[str, int]:

@@ -46,12 +46,16 @@ def typed_select(submission_type: SubmissionType, table: str = "submission") -> 
     return f"select\n    {typed_columns(submission_type)}\nfrom {table}"
 
 
-def typed_columns(submission_type: SubmissionType, unless: str | None = None) -> str:
+def typed_columns(
+    submission_type: SubmissionType, unless: str | None = None, as_read: tuple[str, ...] = ()
+) -> str:
     """The contract's columns cast from text to their declared types; with ``unless`` (a
-    boolean column), a row where it is true is not cast and its typed cells are null."""
+    boolean column), a row where it is true is not cast and its typed cells are null.
+    Columns named in ``as_read`` are text cells known to be their typed value already."""
     columns = []
     for column in submission_type.columns:
-        cast = f"cast({trimmed(quote(column.name))} as {column.type})"
+        cell = quote(column.name)
+        cast = cell if column.name in as_read else f"cast({trimmed(cell)} as {column.type})"
         if unless is not None:
             cast = f"case when not {unless} then {cast} end"
         columns.append(f"{cast} as {column.name}")

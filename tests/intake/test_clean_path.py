@@ -43,14 +43,20 @@ def test_clean_csv_is_written_as_the_full_path_writes_it(submission_type, settin
 
 def _padded_full_width_and_grouped(rows, fieldnames):
     rows[0]["region_code"] = " " + rows[0]["region_code"] + " "
-    rows[1]["accounts"] = "".join(chr(ord(digit) + 0xFEE0) for digit in rows[1]["accounts"])
+    rows[1]["accounts"] = _full_width(rows[1]["accounts"])
     rows[2]["balance"] = f"{float(rows[2]['balance']):,.2f}"
+    rows[3]["region_code"] = _full_width(rows[3]["region_code"])
     return rows, fieldnames
 
 
+def _full_width(digits: str) -> str:
+    return "".join(chr(ord(digit) + 0xFEE0) for digit in digits)
+
+
 def test_cells_the_full_path_normalises_stay_on_the_clean_path(settings, landing):
-    """Padding, full-width digits and thousands separators are normalised, not defects:
-    the file stays on the clean path and gets the same typed values."""
+    """Padding, full-width digits (in a count and in a region code) and thousands
+    separators are normalised, not defects: the file stays on the clean path and gets the
+    same typed values."""
     path = landing.put("lender_portfolio", _padded_full_width_and_grouped)
     assert "," in read_rows(path)[0][2]["balance"]
     typed, _ = _full_path_table(settings, path, "lender_portfolio")
@@ -71,3 +77,33 @@ def test_accepted_clean_file_is_moved_into_the_raw_zone_and_archive(settings, la
     typed_rows = settings.duckdb().execute(f"select count(*) from '{raw}'").fetchone()[0]
     assert typed_rows == len(read_rows(landing.source("contact_events"))[0])
     assert len(list(settings.archive_dir.glob("*.csv"))) == 2  # the registry and this file
+
+
+def _codes_padded_with_unicode_white_space(rows, fieldnames):
+    rows[0]["region_code"] += "\u00a0"  # no-break space: folded to a space and trimmed
+    rows[1]["bucket"] = "\u3000" + rows[1]["bucket"]  # ideographic space: likewise
+    return rows, fieldnames
+
+
+def test_codes_are_written_as_read_only_when_they_are_well_formed(settings, landing):
+    """The clean path writes a required code column's cells as read, untrimmed: right for
+    the white space normalisation removes (the typed values are the full path's), and a
+    code with other white space is malformed, so its file leaves the clean path."""
+    path = landing.put("lender_portfolio", _codes_padded_with_unicode_white_space)
+    typed, _ = _full_path_table(settings, path, "lender_portfolio")
+    with IntakeSession(settings, record=False) as session:
+        report = session.check(path)
+        assert session.clean is not None, report.rule_counts
+        clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
+        assert clean.equals(typed)
+
+    def em_space_after_code(rows, fieldnames):
+        rows[0]["region_code"] += "\u2003"
+        return rows, fieldnames
+
+    path = landing.put("lender_portfolio", em_space_after_code)
+    with IntakeSession(settings, record=False) as session:
+        report = session.check(path)
+        assert session.clean is None
+    found = {(f["rule_id"], f["row"], f["field"]) for f in report.findings}
+    assert ("V005", 2, "region_code") in found
