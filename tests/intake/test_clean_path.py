@@ -53,18 +53,22 @@ def _full_width(digits: str) -> str:
     return "".join(chr(ord(digit) + 0xFEE0) for digit in digits)
 
 
-def test_cells_the_full_path_normalises_stay_on_the_clean_path(settings, landing):
-    """Padding, full-width digits (in a count and in a region code) and thousands
-    separators are normalised, not defects: the file stays on the clean path and gets the
-    same typed values."""
-    path = landing.put("lender_portfolio", _padded_full_width_and_grouped)
-    assert "," in read_rows(path)[0][2]["balance"]
+def _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path) -> None:
     typed, _ = _full_path_table(settings, path, "lender_portfolio")
     with IntakeSession(settings, record=False) as session:
         report = session.check(path)
         assert session.clean is not None, report.rule_counts
         clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
         assert clean.equals(typed)
+
+
+def test_cells_the_full_path_normalises_stay_on_the_clean_path(settings, landing):
+    """Padding, full-width digits (in a count and in a region code) and thousands
+    separators are normalised, not defects: the file stays on the clean path and gets the
+    same typed values."""
+    path = landing.put("lender_portfolio", _padded_full_width_and_grouped)
+    assert "," in read_rows(path)[0][2]["balance"]
+    _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path)
 
 
 def test_accepted_clean_file_is_moved_into_the_raw_zone_and_archive(settings, landing):
@@ -90,12 +94,7 @@ def test_codes_are_written_as_read_only_when_they_are_well_formed(settings, land
     the white space normalisation removes (the typed values are the full path's), and a
     code with other white space is malformed, so its file leaves the clean path."""
     path = landing.put("lender_portfolio", _codes_padded_with_unicode_white_space)
-    typed, _ = _full_path_table(settings, path, "lender_portfolio")
-    with IntakeSession(settings, record=False) as session:
-        report = session.check(path)
-        assert session.clean is not None, report.rule_counts
-        clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
-        assert clean.equals(typed)
+    _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path)
 
     def em_space_after_code(rows, fieldnames):
         rows[0]["region_code"] += "\u2003"
