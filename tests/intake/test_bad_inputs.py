@@ -65,6 +65,23 @@ def _resolved_before_received(rows, fieldnames):
 ROW_CASES = [
     Case("type", "lender_portfolio", set_cell(4, "accounts", "abc"), "V001", 6, "accounts", "abc"),
     Case("required", "lender_portfolio", set_cell(2, "balance", ""), "V002", 4, "balance", None),
+    # White space only, which normalisation does not fold to a space (em and no-break
+    # spaces): missing, in a code, a free-text and a timestamp column alike.
+    Case(
+        "blank code", "contact_events", set_cell(3, "channel", "\u2003"), "V002", 5, "channel", None
+    ),
+    Case(
+        "blank id", "contact_events", set_cell(3, "event_id", "\u00a0"), "V002", 5, "event_id", None
+    ),
+    Case(
+        "blank time",
+        "contact_events",
+        set_cell(3, "contact_at", "\u2003"),
+        "V002",
+        5,
+        "contact_at",
+        None,
+    ),
     Case("enum", "contact_events", set_cell(3, "channel", "fax"), "V003", 5, "channel", "fax"),
     Case(
         "uscc check character",

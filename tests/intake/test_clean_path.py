@@ -4,10 +4,14 @@ defects never stay on it (test_bad_inputs: every row case is sent to the full pa
 
 from __future__ import annotations
 
+import csv
+import re
+
 import pytest
 
 from collectwatch.contracts import SUBMISSION_TYPES
 from collectwatch.intake import lifecycle
+from collectwatch.intake.edits import exact_values
 from collectwatch.intake.formats import load_text_table
 from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.raw import typed_select
@@ -106,3 +110,17 @@ def test_codes_are_written_as_read_only_when_they_are_well_formed(settings, land
         assert session.clean is None
     found = {(f["rule_id"], f["row"], f["field"]) for f in report.findings}
     assert ("V005", 2, "region_code") in found
+
+
+def test_every_well_formed_code_is_ascii_without_white_space(settings):
+    """What the clean path's cheaper tests rest on (edits._CellRules.column, clean._as_read):
+    a well-formed cell of a code column is printable ASCII without spaces, so a cell of
+    white space only is malformed, and trimming a well-formed one changes nothing."""
+    printable = re.compile(r"[!-~]+")
+    codes = [value for t in SUBMISSION_TYPES.values() for c in t.columns for value in c.allowed]
+    codes += [row["region_code"] for row in csv.DictReader(settings.region_seed.open())]
+    assert len(codes) > 300
+    assert [code for code in codes if not printable.fullmatch(code)] == []
+    kinds = {c.kind for t in SUBMISSION_TYPES.values() for c in t.columns if exact_values(c)}
+    # the other kinds' formats: USCC characters, lowercase hex, the period YYYY-MM ("": codes)
+    assert kinds <= {"uscc", "hmac_ref", "region", "period", ""}

@@ -106,19 +106,33 @@ class _CellRules:
         self.valid_codes = valid_codes
         self.cases: list[str] = []
         self.lists: list[str] = []
-        # The condition of every case and list above: true when the row has any finding.
+        # For every case and list above, a condition true at least where it lists a
+        # finding (``any_finding``): its own, or a cheaper one true where it is.
         self.conditions: list[str] = []
 
-    def add(self, rule_id: str, column: Column, condition: str, value: str | None = None) -> None:
+    def add(
+        self,
+        rule_id: str,
+        column: Column,
+        condition: str,
+        value: str | None = None,
+        suspect: str | None = None,
+    ) -> None:
+        """A finding of ``rule_id`` where ``condition``; ``suspect``, if given, is true
+        wherever ``condition`` is, and cheaper."""
         reported = value or _quote(column.name)
-        self.conditions.append(condition)
+        self.conditions.append(suspect or condition)
         self.cases.append(f"case when {condition} then {_struct(rule_id, column, reported)} end")
 
     def column(self, column: Column, submitter_column: str | None) -> None:
         cell = _quote(column.name)
         present = f"{trimmed(cell)} is not null"
         if column.required:
-            self.add("V002", column, f"not ({present})")
+            # A code's well-formed values are ASCII without spaces, so a code cell of white
+            # space only is malformed too (``_malformed``): only a null is left to suspect.
+            # (A number or a timestamp of white space only is left to the cast to judge.)
+            loose = f"{cell} is null" if exact_values(column) else None
+            self.add("V002", column, f"not ({present})", suspect=loose)
         if column.type in NUMERIC_TYPES:
             self.add("V006", column, f"try_cast({cell} as {column.type}) < 0")
         if column.type == TIMESTAMP:
@@ -146,17 +160,18 @@ class _CellRules:
             name = f"regexp_matches({cell}, '{HAN_PATTERN}')"
             personal_data.append(name)
             found.append(f"case when {name} then {_struct('V018', column, mask(cell))} end")
+        # For ``any_finding``, ``cell is not null`` where the finding tests ``present``:
+        # true wherever it is, without the character count trimming costs on every cell.
         if rule_id:
             found.insert(0, _struct(rule_id, column, cell))
-            well_formed = self._well_formed(column, cell)
-            suspect = f"{present} and not coalesce({well_formed}, false)"
+            malformed = f"not coalesce({self._well_formed(column, cell)}, false)"
         else:  # free text is never well-formed: only personal data makes it suspect
-            suspect = (
-                f"{present} and case when regexp_matches({cell}, '{PERSONAL_DATA_HINT}') "
+            malformed = (
+                f"case when regexp_matches({cell}, '{PERSONAL_DATA_HINT}') "
                 f"then {' or '.join(personal_data)} else false end"
             )
-        self.conditions.append(suspect)
-        self.lists.append(f"case when {suspect} then [{', '.join(found)}] end")
+        self.conditions.append(f"{cell} is not null and {malformed}")
+        self.lists.append(f"case when {present} and {malformed} then [{', '.join(found)}] end")
 
     def _well_formed(self, column: Column, cell: str) -> str:
         """True when the cell is a valid value of its column (and so cannot hold personal
@@ -191,12 +206,12 @@ class _CellRules:
             if column.kind == "timestamp_in_period"
             else "false"
         )
-        self.add(
-            "V009",
-            column,
-            f"{present} and case when regexp_matches({cell}, '{OFFSET_PATTERN}') "
-            f"then {with_offset} else {typed} is not null end",
+        wrong = (
+            f"case when regexp_matches({cell}, '{OFFSET_PATTERN}') "
+            f"then {with_offset} else {typed} is not null end"
         )
+        loose = f"{cell} is not null and {wrong}"  # as in ``_malformed``
+        self.add("V009", column, f"{present} and {wrong}", suspect=loose)
 
     def any_finding(self) -> str:
         """True when the row has any finding (a cheap test: no lists, no values)."""
