@@ -58,10 +58,25 @@ def commit_file(temporary: Path, final: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(path)
-    temporary.write_bytes(data)
-    commit_file(temporary, path)
+    atomic_write_files({path: data})
+
+
+def atomic_write_files(contents: dict[Path, bytes]) -> None:
+    """Write each file as ``atomic_write_bytes`` does, each folder flushed once after
+    every rename into it (a report's three files: four fsyncs instead of six)."""
+    renamed = []
+    for path, data in contents.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_sibling(path)
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        renamed.append((temporary, path))
+    for temporary, path in renamed:
+        os.replace(temporary, path)
+    for folder in {path.parent for path in contents}:
+        _fsync_dir(folder)
 
 
 def atomic_copy(source: Path, destination: Path, durable: bool = True) -> None:

@@ -146,13 +146,16 @@ def clean_pass(
 
 def _submission_view(con: duckdb.DuckDBPyConnection, typed_path: Path) -> None:
     """View ``submission`` over a clean file's typed Parquet, for the cross-file edits."""
-    drop_submission(con)
     # Records are numbered from 2 (the header is row 1), as the full path numbers them.
-    con.execute(
-        f"create view submission as select * exclude (file_row_number), "
-        f"file_row_number + 2 as _row_no "
-        f"from read_parquet('{typed_path}', file_row_number = true)"
+    view = (
+        "create or replace view submission as select * exclude (file_row_number), "
+        f"file_row_number + 2 as _row_no from read_parquet('{typed_path}', file_row_number = true)"
     )
+    try:  # replaces the previous file's view (a drop first cost ~0.4 ms a file)
+        con.execute(view)
+    except duckdb.CatalogException:  # the name is the full path's table
+        drop_submission(con)
+        con.execute(view)
 
 
 def _folder_of(path: str) -> str:

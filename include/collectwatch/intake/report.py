@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from collectwatch.files import atomic_write_bytes
+from collectwatch.files import atomic_write_files
 from collectwatch.intake.catalogue import RULES
 from collectwatch.intake.edits import PERSONAL_DATA_RULES, mask
 
@@ -134,9 +134,13 @@ def write_report(report: EditReport, folder: Path, name: str) -> Path:
     """Write ``name``.json, .csv and .html; return the JSON path."""
     body = report.as_dict()
     json_path = folder / f"{name}.json"
-    atomic_write_bytes(json_path, (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode())
-    atomic_write_bytes(folder / f"{name}.csv", _csv(body).encode("utf-8-sig"))
-    atomic_write_bytes(folder / f"{name}.html", _html(body).encode())
+    atomic_write_files(
+        {
+            json_path: (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode(),
+            folder / f"{name}.csv": _csv(body).encode("utf-8-sig"),
+            folder / f"{name}.html": _html(body).encode(),
+        }
+    )
     return json_path
 
 
