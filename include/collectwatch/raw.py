@@ -39,11 +39,13 @@ def raw_path(
     )
 
 
-def typed_select(submission_type: SubmissionType, table: str = "submission") -> str:
+def typed_select(
+    submission_type: SubmissionType, table: str = "submission", as_read: tuple[str, ...] = ()
+) -> str:
     """Select the contract's columns with their declared types from a text table, in the
     file's order: a table scan keeps insertion order (DuckDB's preserve_insertion_order),
-    so no sort of a 10M-row file is needed."""
-    return f"select\n    {typed_columns(submission_type)}\nfrom {table}"
+    so no sort of a 10M-row file is needed. ``as_read``: see ``typed_columns``."""
+    return f"select\n    {typed_columns(submission_type, as_read=as_read)}\nfrom {table}"
 
 
 def typed_columns(

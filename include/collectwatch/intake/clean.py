@@ -42,7 +42,7 @@ from collectwatch.intake.formats import (
 )
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.registry import COUNTERPARTIES
-from collectwatch.raw import PARQUET_OPTIONS, typed_columns
+from collectwatch.raw import PARQUET_OPTIONS, typed_columns, typed_select
 from collectwatch.uscc import sql_is_valid
 
 STOP = "collectwatch: a row has findings"
@@ -131,8 +131,8 @@ def clean_pass(
     target = settings.intake_work_dir / f"{uuid.uuid4().hex}.parquet"
     try:
         (row_count,) = con.execute(
-            f"copy (select {typed_columns(submission_type, as_read=_as_read(submission_type))} "
-            f"from {rows}) to '{target}' ({PARQUET_OPTIONS})"
+            f"copy ({typed_select(submission_type, rows, _as_read(submission_type))}) "
+            f"to '{target}' ({PARQUET_OPTIONS})"
         ).fetchone()
         if row_count == 0 or _has_duplicate_keys(con, target, submission_type):
             target.unlink()
