@@ -16,6 +16,7 @@ import pytest
 from collectwatch import pipeline
 from collectwatch.config import Settings
 from collectwatch.intake import crosschecks, lifecycle
+from collectwatch.intake.checked import CheckedFile
 from collectwatch.intake.clean import CleanBatch
 from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.intake.registry import ROLE_TYPES
@@ -303,3 +304,67 @@ def test_batch_m001_findings_are_used_only_against_the_submissions_they_were_com
     assert not batch.compared_with({"AGENCY1": "s2"})  # AGENCY1 resubmitted since
     assert not batch.compared_with({"AGENCY1": "s1", "AGENCY2": "s3"})  # AGENCY2 came in
     assert not replace(batch, compared=None).compared_with({"AGENCY1": "s1"})  # not reconciled
+
+
+def _views_made(monkeypatch) -> list:
+    """The typed Parquet files a view ``submission`` was made over, as they are made."""
+    views, original = [], CheckedFile.open_submission
+
+    def recording(self):
+        original(self)
+        if self.view_open:
+            views.append(self.typed_path)
+
+    monkeypatch.setattr(CheckedFile, "open_submission", recording)
+    return views
+
+
+def test_a_batch_answers_v019_for_its_complaints_files_with_the_same_findings(
+    tmp_path, month, monkeypatch
+):
+    """V019 (a complaint's source must fit the submitter's role) takes each clean file's
+    distinct sources from the batch: a file whose sources all fit is never queried (no
+    view over its rows is made), and every verdict and report equal those of the files
+    read alone. Planted: a lender's or agency's complaint forwarded from the association
+    (row 3 of one file, row 4 of another)."""
+    files = sorted(p for p in month.files if p.name.startswith("complaints__"))
+    registry, _ = read_rows(next(p for p in month.files if p.name.startswith("institution_")))
+    roles = {row["uscc"]: row["role"] for row in registry}
+    own = [p for p in files if p.parent.name in roles and len(read_rows(p)[0]) >= 3]
+    planted = {own[0]: 1, own[-1]: 2}  # record index: line 3, line 4
+    outcomes, opened = {}, {}
+    for mode in ("batched", "alone"):
+        settings = Settings.from_env().with_data_dir(tmp_path / mode)
+        assert Landing(settings, month).intake("institution_registry").status == "accepted"
+        landed = _land(settings, files)
+        for source, index in planted.items():
+            _plant(
+                landed[files.index(source)],
+                lambda rows, i=index: [
+                    *rows[:i],
+                    {**rows[i], "source": "association"},
+                    *rows[i + 1 :],
+                ],
+            )
+        views = _views_made(monkeypatch)
+        with IntakeSession(settings) as session:
+            if mode == "alone":
+                monkeypatch.setattr(session, "_plan_batches", lambda paths: None)
+            results = session.intake_many(landed)
+        outcomes[mode] = [(r.path.name, _outcome(r), _raw_rows(settings, r)) for r in results]
+        opened[mode] = len(set(views))
+        monkeypatch.undo()
+
+    assert outcomes["batched"] == outcomes["alone"]
+    by_name = {name: outcome for name, outcome, _ in outcomes["batched"]}
+    v019 = {
+        name: [(f[1], f[2], f[3]) for f in findings if f[0] == "V019"]
+        for name, (_, _, findings) in by_name.items()
+    }
+    assert {name: found for name, found in v019.items() if found} == {
+        own[0].name: [(3, "source", f"association (submitter: {roles[own[0].parent.name]})")],
+        own[-1].name: [(4, "source", f"association (submitter: {roles[own[-1].parent.name]})")],
+    }
+    # Read alone, every clean file is queried; in the batch, only the two planted ones.
+    assert opened["batched"] == 2
+    assert opened["alone"] > len(files) // 2

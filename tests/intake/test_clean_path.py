@@ -41,6 +41,7 @@ def test_clean_csv_is_written_as_the_full_path_writes_it(submission_type, settin
         assert session.clean.row_count == typed.num_rows > 0
         clean = session.con.sql(f"select * from '{session.clean.typed_path}'").to_arrow_table()
         assert clean.equals(typed)
+        session.checked.open_submission()  # made when an edit reads the records
         assert session.con.execute("select _row_no from submission").fetchall() == row_numbers
     assert not list(settings.intake_work_dir.glob("*.parquet"))  # a check keeps nothing
 

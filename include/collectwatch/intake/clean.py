@@ -7,11 +7,12 @@ in memory. Here one ``COPY (SELECT ...) TO`` reads the CSV, normalises and casts
 and stops at the first row for which any row edit, V016 or V017 would list a finding — the
 very conditions ``edits`` and ``formats`` list findings for. Duplicate keys are then
 counted over the new Parquet. Only a file that passes all of it stays on this path: its
-rows are table ``submission`` for the cross-file edits (a view over the Parquet, the
-record's line number as ``_row_no``), and the Parquet becomes the raw version if the file
-is accepted. Anything else (a refused record, a file that is not UTF-8, a header that does
-not match, a row with a finding, a duplicate key) leaves nothing behind, and the full path
-reads the file again and reports every finding exactly as before.
+rows are view ``submission`` for the cross-file edits that read them (over the Parquet,
+the record's line number as ``_row_no``: ``checked.CheckedFile``), and the Parquet becomes
+the raw version if the file is accepted. Anything else (a refused record, a file that is
+not UTF-8, a header that does not match, a row with a finding, a duplicate key) leaves
+nothing behind, and the full path reads the file again and reports every finding exactly
+as before.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from collectwatch.intake.formats import (
     CsvLayout,
     csv_layout,
     csv_records_query,
-    drop_submission,
     quote,
     safety_suspect,
 )
@@ -76,9 +76,10 @@ def _has_duplicate_keys(
 ) -> bool:
     """True when two rows may share a key: distinct key hashes fewer than rows (a hash
     collision only sends the file to the full path, which compares the keys themselves)."""
-    (duplicates,) = con.execute(
+    # fetchall: DuckDB 2.0 holds the connection until a result is read to its end
+    [(duplicates,)] = con.execute(
         f"select count(*) <> {_distinct_keys(submission_type)} from read_parquet('{path}')"
-    ).fetchone()
+    ).fetchall()
     return duplicates
 
 
@@ -116,8 +117,8 @@ def clean_pass(
     submitter_uscc: str,
     settings: Settings,
 ) -> CleanFile | None:
-    """Read a CSV without row findings into typed Parquet and view ``submission``; None
-    (nothing kept) when the file needs the full path."""
+    """Read a CSV without row findings into typed Parquet; None (nothing kept) when the
+    file needs the full path."""
     if path.suffix.lower() != ".csv" or path.stat().st_size == 0:
         return None
     layout = csv_layout(path, submission_type)
@@ -130,32 +131,17 @@ def clean_pass(
     settings.intake_work_dir.mkdir(parents=True, exist_ok=True)
     target = settings.intake_work_dir / f"{uuid.uuid4().hex}.parquet"
     try:
-        (row_count,) = con.execute(
+        [(row_count,)] = con.execute(
             f"copy ({typed_select(submission_type, rows, _as_read(submission_type))}) "
             f"to '{target}' ({PARQUET_OPTIONS})"
-        ).fetchone()
+        ).fetchall()
         if row_count == 0 or _has_duplicate_keys(con, target, submission_type):
             target.unlink()
             return None
     except duckdb.Error:
         target.unlink(missing_ok=True)
         return None
-    _submission_view(con, target)
     return CleanFile(target, row_count, source)
-
-
-def _submission_view(con: duckdb.DuckDBPyConnection, typed_path: Path) -> None:
-    """View ``submission`` over a clean file's typed Parquet, for the cross-file edits."""
-    # Records are numbered from 2 (the header is row 1), as the full path numbers them.
-    view = (
-        "create or replace view submission as select * exclude (file_row_number), "
-        f"file_row_number + 2 as _row_no from read_parquet('{typed_path}', file_row_number = true)"
-    )
-    try:  # replaces the previous file's view (a drop first cost ~0.4 ms a file)
-        con.execute(view)
-    except duckdb.CatalogException:  # the name is the full path's table
-        drop_submission(con)
-        con.execute(view)
 
 
 def _folder_of(path: str) -> str:
@@ -276,6 +262,8 @@ class CleanBatch:
             for file, rows, _, _, first, last in per_file
             if file in self.clean_rows and last - first + 1 == rows
         }
+        if name == "complaints":
+            return self._complaint_sources(con)
         if name not in COUNTERPARTIES or not contiguous:
             return {}
         column, _ = COUNTERPARTIES[name]
@@ -303,6 +291,19 @@ class CleanBatch:
                 file, counterparties, self.findings_table, per_rule.get(file, {}), compared
             )
             for file, counterparties in codes.items()
+        }
+
+    def _complaint_sources(self, con: duckdb.DuckDBPyConnection) -> dict[str, BatchResults]:
+        """Each clean complaints file's distinct sources, which V019 compares with its
+        submitter's role instead of querying the file."""
+        sources = con.execute(
+            "select _file, list(distinct source) filter (where source is not null) "
+            f"from {self.table} group by _file"
+        ).fetchall()
+        return {
+            file: BatchResults(file, set(), self.findings_table, {}, None, set(named))
+            for file, named in sources
+            if file in self.clean_rows
         }
 
     def _in_file(self, sql: str) -> str:
@@ -369,13 +370,12 @@ class CleanBatch:
         """True when the batch has a verdict for ``path``: clean (``take``) or not."""
         return self.read and str(path) in self.paths
 
-    def take(self, con: duckdb.DuckDBPyConnection, path: Path) -> CleanFile | None:
-        """The typed Parquet of a clean file of the batch (view ``submission`` over it), or
-        None when the file needs the full path."""
+    def take(self, path: Path) -> CleanFile | None:
+        """The typed Parquet of a clean file of the batch, or None when the file needs the
+        full path."""
         target = self.cuts.pop(str(path), None)
         if target is None:
             return None
-        _submission_view(con, target)
         return CleanFile(
             target, self.clean_rows[str(path)], self.layout.source, self.results.get(str(path))
         )

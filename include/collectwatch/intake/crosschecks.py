@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from collectwatch.config import Settings
+from collectwatch.intake.checked import CheckedFile
 from collectwatch.intake.lifecycle import StateStore
 from collectwatch.intake.registry import COUNTERPARTIES, ROLE_COMPLAINT_SOURCES
 
@@ -46,6 +47,7 @@ class BatchResults:
     # M001: the counterparties' submissions its findings were compared with (USCC ->
     # submission id), None where the type is not reconciled
     compared: dict[str, str] | None
+    sources: set[str] | None = None  # a complaints file's distinct sources (V019)
 
     def compared_with(self, current: dict[str, str]) -> bool:
         """Whether ``current`` (USCC -> submission id of the counterparties' submissions
@@ -66,6 +68,7 @@ class Context:
     submitter_uscc: str
     role: str | None
     registry_in_effect: bool
+    checked: CheckedFile  # its ``submission`` and ``findings``
     batch: BatchResults | None = None  # None: the file was not read with a batch
 
 
@@ -93,7 +96,8 @@ def _raw_paths(raw_dir: Path, submissions) -> str:
     return _sql_list(str(raw_dir / s.raw_path) for s in submissions)
 
 
-def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> set[str]:
+def _distinct(con: duckdb.DuckDBPyConnection, context: Context, column: str) -> set[str]:
+    context.checked.open_submission()
     return {row[0] for row in con.execute(f"select distinct {column} from submission").fetchall()}
 
 
@@ -107,9 +111,9 @@ def overdue_share_jump(con: duckdb.DuckDBPyConnection, context: Context) -> None
         return
     last = max(earlier, key=lambda s: s.period)
     factor = context.settings.overdue_jump_factor
-    con.execute(
+    context.checked.open_submission()
+    context.checked.add_findings(
         f"""
-        insert into findings
         with this_month as (
             select region_code, min(_row_no) as row_no,
                    (sum({_money("balance")}) filter (where bucket <> 'M0')
@@ -160,9 +164,9 @@ def outsourced_vs_assigned(con: duckdb.DuckDBPyConnection, context: Context) -> 
             f"sum({_money(field)}) as assigned from submission group by all"
         )
         that = f"select region_code, bucket, balance_outsourced as outsourced from {source}"
-    con.execute(
+    context.checked.open_submission()
+    context.checked.add_findings(
         f"""
-        insert into findings
         select 'Q004', row_no, '{field}',
                printf('balance_outsourced %s, sum of balance_assigned %s',
                       coalesce(outsourced, 0)::varchar, coalesce(assigned, 0)::varchar)
@@ -195,17 +199,20 @@ def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) 
     if not context.registry_in_effect or context.submission_type not in COUNTERPARTIES:
         return
     if context.batch is not None:
-        _insert_from_batch(con, context.batch, "Q005")
+        _insert_from_batch(context, "Q005")
         return
-    sql = counterparty_findings(context.submission_type, "submission", "s._row_no")
-    con.execute(f"insert into findings {sql}")
+    context.checked.open_submission()
+    context.checked.add_findings(
+        counterparty_findings(context.submission_type, "submission", "s._row_no")
+    )
 
 
-def _insert_from_batch(con: duckdb.DuckDBPyConnection, batch: BatchResults, rule_id: str):
+def _insert_from_batch(context: Context, rule_id: str):
     """Add the file's ``rule_id`` findings its batch computed."""
+    batch = context.batch
     if batch.per_rule.get(rule_id):
-        con.execute(
-            "insert into findings select rule_id, row_no, field, value "
+        context.checked.add_findings(
+            "select rule_id, row_no, field, value "
             f"from {batch.findings_table} where _file = ? and rule_id = ?",
             [batch.file, rule_id],
         )
@@ -280,7 +287,7 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
     one since)."""
     sides = RECONCILED[context.submission_type]
     batch = context.batch
-    counterparties = batch.counterparties if batch else _distinct(con, sides.theirs)
+    counterparties = batch.counterparties if batch else _distinct(con, context, sides.theirs)
     other = _current(
         context, sides.other_type, period=context.period, submitters=sorted(counterparties)
     )
@@ -288,8 +295,9 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
         return
     current = {s.submitter_uscc: s.submission_id for s in other}
     if batch and batch.compared_with(current):
-        _insert_from_batch(con, batch, "M001")
+        _insert_from_batch(context, "M001")
         return
+    context.checked.open_submission()
     sql = reconciliation_findings(
         context.submission_type,
         context.settings.reconciliation_tolerance,
@@ -298,17 +306,20 @@ def lender_agency_reconciliation(con: duckdb.DuckDBPyConnection, context: Contex
         other,
         context.settings.raw_dir,
     )
-    con.execute(f"insert into findings {sql}")
+    context.checked.add_findings(sql)
 
 
 def complaint_source_fits_role(con: duckdb.DuckDBPyConnection, context: Context) -> None:
     # Without a registry the role is unknown, but only the regulator forwards the
     # hotline's and the association's complaints.
     sources = ROLE_COMPLAINT_SOURCES.get(context.role, ("lender", "agency"))
+    batch = context.batch
+    if batch is not None and batch.sources is not None and batch.sources <= set(sources):
+        return  # its batch listed every source the file names: all fit
     allowed = _sql_list(sources)
-    con.execute(
+    context.checked.open_submission()
+    context.checked.add_findings(
         f"""
-        insert into findings
         select 'V019', _row_no, 'source', source || ' (submitter: {context.role or "role unknown"})'
         from submission
         where source is not null and not list_contains({allowed}, source)

@@ -17,6 +17,7 @@ from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION
 from collectwatch.files import atomic_move, sha256_and_lines, sha256_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
+from collectwatch.intake.checked import CheckedFile
 from collectwatch.intake.clean import CleanBatch, CleanFile, clean_pass
 from collectwatch.intake.crosschecks import Context, due_at, run_cross_edits
 from collectwatch.intake.edits import PERSONAL_DATA_RULES, run_row_edits
@@ -25,7 +26,6 @@ from collectwatch.intake.formats import (
     HeaderMatch,
     UnreadableFile,
     csv_layout,
-    drop_submission,
     load_text_table,
 )
 from collectwatch.intake.registry import REGISTRY_TYPE, Registry
@@ -129,6 +129,7 @@ class IntakeSession:
         self.registry = Registry(self.con, settings, self.store)
         self.decided_any = False
         self.clean: CleanFile | None = None
+        self.checked: CheckedFile | None = None  # the current file's DuckDB objects
         # Clean-path batches (see ``intake_many``): a planned file's group, each group's
         # files and layout, and the batches read so far.
         self.planned: dict[str, tuple] = {}
@@ -166,16 +167,17 @@ class IntakeSession:
         self.clean = self._clean_file(path, submission_type, parts)
         if self.clean is not None:
             report.source = self.clean.source
-            self.con.execute(
-                "create or replace table findings "
-                "(rule_id varchar, row_no bigint, field varchar, value varchar)"
-            )
-        elif not self._full_row_edits(path, submission_type, parts, report):
+            self.checked = CheckedFile(self.con, self.clean.typed_path)
+        elif self._full_row_edits(path, submission_type, parts, report):
+            self.checked = CheckedFile(self.con)
+        else:
             return report, False
         run_cross_edits(self.con, self._context(parts))
-        collect_row_findings(
-            self.con, report, submission_type.key, self.settings.report_rows_per_rule
-        )
+        if self.checked.may_have_findings:
+            self.checked.open_submission()  # the listing shows each finding's key
+            collect_row_findings(
+                self.con, report, submission_type.key, self.settings.report_rows_per_rule
+            )
         return report, True
 
     def _full_row_edits(self, path: Path, submission_type, parts: dict, report: EditReport):
@@ -201,7 +203,7 @@ class IntakeSession:
         read alone."""
         batch = self._batch_of(path, parts["period"])
         if batch is not None:
-            return batch.take(self.con, path)
+            return batch.take(path)
         return clean_pass(
             self.con, path, submission_type, parts["period"], parts["uscc"], self.settings
         )
@@ -273,7 +275,7 @@ class IntakeSession:
         """Delete the clean path's typed Parquet of the previous file unless it was moved
         into the raw zone (a pre-flight check or a file that was not accepted)."""
         if self.clean is not None:
-            drop_submission(self.con)
+            self.checked.close_view()
             self.clean.typed_path.unlink(missing_ok=True)
             self.clean = None
 
@@ -299,6 +301,7 @@ class IntakeSession:
             parts["uscc"],
             self.permission.role,
             self.permission.registry_period is not None,
+            self.checked,
             self.clean.batch if self.clean is not None else None,
         )
 
@@ -393,6 +396,8 @@ class IntakeSession:
         if status == lifecycle.REJECTED:
             _quarantine(path, settings, report)
         else:
+            if self.clean is not None:
+                self.checked.close_view()  # the view reads the file being moved
             paths |= _load(path, settings, self.con, submission, self.clean)
             path.unlink(missing_ok=True)  # already archived under this content hash
         store.decide(submission.submission_id, status, _now(), **paths)
@@ -432,7 +437,6 @@ def _load(
     )
     if clean is not None:
         row_count = clean.row_count
-        drop_submission(con)  # the view reads the file being moved
         atomic_move(clean.typed_path, target)
     else:
         row_count = con.execute("select count(*) from submission").fetchone()[0]
