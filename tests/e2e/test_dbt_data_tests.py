@@ -1,0 +1,67 @@
+"""End to end: the project's own generic data tests fail on the defect they exist for, run
+by real dbt against a copy of the warehouse the shared pipeline run published."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from collectwatch.warehouse import BUILDING, RUN_VALUES_ENV, dbt_environment
+
+from .conftest import AS_OF, BASE_PERIOD, PERIOD
+
+pytestmark = pytest.mark.e2e
+
+
+def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.CompletedProcess:
+    run_values = {"periods": [BASE_PERIOD, PERIOD], "as_of": AS_OF, "changed_submitters": None}
+    command = [
+        sys.executable, "-m", "dbt.cli.main", "test",
+        "--project-dir", str(settings.dbt_project_dir),
+        "--profiles-dir", str(settings.dbt_project_dir),
+        "--target-path", str(target / "target"),
+        "--log-path", str(target / "logs"),
+        "--select", selector,
+    ]  # fmt: skip
+    return subprocess.run(
+        command,
+        env={**dbt_environment(settings, warehouse), RUN_VALUES_ENV: json.dumps(run_values)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_lost_or_doubled_event_fails_the_flagged_events_row_count(first_run, settings, tmp_path):
+    """int_contact_events_flagged must hold one row per event of stg_contact_events (test
+    as_many_rows_as, which stands for its key test): it passes on the published warehouse
+    and fails once an event is deleted from the flagged table, or one is doubled."""
+    warehouse = tmp_path / BUILDING  # the name dbt's profile builds under
+    shutil.copy(settings.warehouse_path, warehouse)
+    selector = "int_contact_events_flagged,test_name:as_many_rows_as"
+
+    passed = _dbt_test(settings, warehouse, tmp_path, selector)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert "PASS=1" in passed.stdout
+
+    for defect in (
+        "delete from int_contact_events_flagged where rowid = (select min(rowid) from "
+        f"int_contact_events_flagged where period = '{PERIOD}')",
+        "insert into int_contact_events_flagged select * from int_contact_events_flagged "
+        f"where period = '{BASE_PERIOD}' limit 1",
+    ):
+        copy = tmp_path / "defect" / BUILDING
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(warehouse, copy)
+        with duckdb.connect(str(copy)) as con:
+            con.execute(defect)
+        failed = _dbt_test(settings, copy, tmp_path, selector)
+        assert failed.returncode != 0, defect
+        assert "FAIL 1 as_many_rows_as_int_contact_events_flagged" in failed.stdout, failed.stdout[
+            -3000:
+        ]
