@@ -211,6 +211,18 @@ def _parsed_project(target_path: Path) -> str | None:
     return marker.read_text() if marker.is_file() else None
 
 
+def dbt_command(settings: Settings, verb: str, target_dir: Path) -> list[str]:
+    """``dbt <verb>`` on the project, its target and logs in ``target_dir``."""
+    return [
+        sys.executable, "-m", "dbt.cli.main", verb,
+        "--project-dir", str(settings.dbt_project_dir),
+        "--profiles-dir", str(settings.dbt_project_dir),
+        "--target-path", str(target_dir / "target"),
+        "--log-path", str(target_dir / "logs"),
+        "--vars", json.dumps({"due_day_of_next_month": settings.due_day_of_next_month}),
+    ]  # fmt: skip
+
+
 def run_dbt_build(
     settings: Settings,
     candidate: Path,
@@ -232,14 +244,7 @@ def run_dbt_build(
         "changed_submitters": partial.changed_submitters if partial else None,
     }
     reuse_last_parse(settings, target_dir / "target")
-    command = [
-        sys.executable, "-m", "dbt.cli.main", "build",
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.dbt_project_dir),
-        "--target-path", str(target_dir / "target"),
-        "--log-path", str(target_dir / "logs"),
-        "--vars", json.dumps({"due_day_of_next_month": settings.due_day_of_next_month}),
-    ]  # fmt: skip
+    command = dbt_command(settings, "build", target_dir)
     if full_refresh:
         command.append("--full-refresh")
     if partial is not None:

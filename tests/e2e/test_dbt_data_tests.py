@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import duckdb
 import pytest
 
-from collectwatch.warehouse import BUILDING, RUN_VALUES_ENV, dbt_environment
+from collectwatch.warehouse import BUILDING, RUN_VALUES_ENV, dbt_command, dbt_environment
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD
 
@@ -20,14 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.CompletedProcess:
     run_values = {"periods": [BASE_PERIOD, PERIOD], "as_of": AS_OF, "changed_submitters": None}
-    command = [
-        sys.executable, "-m", "dbt.cli.main", "test",
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.dbt_project_dir),
-        "--target-path", str(target / "target"),
-        "--log-path", str(target / "logs"),
-        "--select", selector,
-    ]  # fmt: skip
+    command = [*dbt_command(settings, "test", target), "--select", selector]
     return subprocess.run(
         command,
         env={**dbt_environment(settings, warehouse), RUN_VALUES_ENV: json.dumps(run_values)},
