@@ -137,6 +137,12 @@ def _intake_lines(results: dict) -> list[str]:
     return lines
 
 
+def _dbt_limit(duckdb: dict) -> str:
+    """dbt's own limit in the build, where a run set one apart from the pipeline's."""
+    limit = duckdb.get("dbt_memory_limit")
+    return f" (dbt's in the build: {limit})" if limit and limit != duckdb["memory_limit"] else ""
+
+
 def markdown(results: dict) -> str:
     """The short table: every stage of the night, then the resubmission."""
     machine, data = results["machine"], results["data"]
@@ -144,7 +150,8 @@ def markdown(results: dict) -> str:
         f"Run {results['date']} on {machine['platform']}, {machine['logical_cpus']} CPUs, "
         f"{machine['memory_gb']} GB RAM (load average {results['load_average']['start']} at the "
         f"start, {results['load_average']['end']} at the end); DuckDB memory limit "
-        f"{results['duckdb']['memory_limit']}, {results['duckdb']['threads']} threads.",
+        f"{results['duckdb']['memory_limit']}{_dbt_limit(results['duckdb'])}, "
+        f"{results['duckdb']['threads']} threads.",
         f"Data: scale `{results['scale']}`, period {results['period']}, {data['files']:,} "
         f"{data['format'].upper()} files, {_size(data['bytes'])}, "
         f"{data['rows']:,} rows ({data['contact_events']:,} contact events); generated in "

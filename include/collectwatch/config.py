@@ -40,6 +40,7 @@ ENV_VARIABLES = (
     "COLLECTWATCH_ARCHIVE_RETENTION_YEARS",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
+    "COLLECTWATCH_DBT_MEMORY_LIMIT",
     "COLLECTWATCH_DBT_UNIT_TESTS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
@@ -81,6 +82,10 @@ class Settings:
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int = 2
+    # dbt's DuckDB. The build runs alone (the warehouse pool's one slot), after the intake
+    # tasks that run side by side, so it may be given more than each of them: its largest
+    # model sorts a month's events, and spills less with more (bench/README.md).
+    dbt_memory_limit: str = "6GB"
     # The night's `dbt build` runs the dbt unit tests (formula checks, ~1 min) with the
     # models. Crash tests, which rebuild the same unchanged models many times, turn them off.
     dbt_unit_tests: bool = True
@@ -124,6 +129,7 @@ class Settings:
             archive_retention_years=int(os.environ.get("COLLECTWATCH_ARCHIVE_RETENTION_YEARS", 10)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
+            dbt_memory_limit=os.environ.get("COLLECTWATCH_DBT_MEMORY_LIMIT", "6GB"),
             dbt_unit_tests=os.environ.get("COLLECTWATCH_DBT_UNIT_TESTS", "true").lower()
             not in ("0", "false", "no"),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),

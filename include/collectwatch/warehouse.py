@@ -114,7 +114,7 @@ def dbt_environment(settings: Settings, candidate: Path) -> dict[str, str]:
         **NO_TELEMETRY_ENV,
         "COLLECTWATCH_WAREHOUSE_PATH": str(candidate),
         "COLLECTWATCH_RAW_DIR": str(settings.raw_dir),
-        "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "COLLECTWATCH_DUCKDB_MEMORY_LIMIT": settings.dbt_memory_limit,
         "COLLECTWATCH_DUCKDB_THREADS": str(settings.duckdb_threads),
     }
 

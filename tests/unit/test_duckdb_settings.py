@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from collectwatch.config import NO_TELEMETRY_ENV, Settings
+from collectwatch.warehouse import dbt_environment
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 
@@ -81,3 +82,24 @@ def test_dbt_keeps_building_after_a_model_spilled(tmp_path):
     con = duckdb.connect(str(tmp_path / "candidate.duckdb"), read_only=True)
     assert con.execute("select n from after").fetchone() == (3_000_000,)
     assert "PASS=3" in completed.stdout
+
+
+def test_dbt_gets_its_own_memory_limit_and_the_pipeline_keeps_its_own(tmp_path):
+    """The build runs alone, the intake batches side by side: dbt's profile reads
+    COLLECTWATCH_DBT_MEMORY_LIMIT (passed as the variable the profile reads, as the test
+    above shows it is applied), the pipeline's connections COLLECTWATCH_DUCKDB_MEMORY_LIMIT."""
+    settings = replace(
+        Settings.from_env().with_data_dir(tmp_path / "data"),
+        duckdb_memory_limit="100MB",
+        dbt_memory_limit="200MB",
+    )
+    environment = dbt_environment(settings, tmp_path / "candidate.duckdb")
+    assert environment["COLLECTWATCH_DUCKDB_MEMORY_LIMIT"] == "200MB"
+    con = settings.duckdb()
+    try:
+        (limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+    finally:
+        con.close()
+    reference = duckdb.connect(config={"memory_limit": "100MB"})
+    assert limit == reference.execute("select current_setting('memory_limit')").fetchone()[0]
+    reference.close()
