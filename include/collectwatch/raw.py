@@ -40,24 +40,34 @@ def raw_path(
 
 
 def typed_select(
-    submission_type: SubmissionType, table: str = "submission", as_read: tuple[str, ...] = ()
+    submission_type: SubmissionType,
+    table: str = "submission",
+    as_read: tuple[str, ...] = (),
+    ascii_only: bool = False,
 ) -> str:
     """Select the contract's columns with their declared types from a text table, in the
     file's order: a table scan keeps insertion order (DuckDB's preserve_insertion_order),
-    so no sort of a 10M-row file is needed. ``as_read``: see ``typed_columns``."""
-    return f"select\n    {typed_columns(submission_type, as_read=as_read)}\nfrom {table}"
+    so no sort of a 10M-row file is needed. ``as_read``, ``ascii_only``: see
+    ``typed_columns``."""
+    typed = typed_columns(submission_type, as_read=as_read, ascii_only=ascii_only)
+    return f"select\n    {typed}\nfrom {table}"
 
 
 def typed_columns(
-    submission_type: SubmissionType, unless: str | None = None, as_read: tuple[str, ...] = ()
+    submission_type: SubmissionType,
+    unless: str | None = None,
+    as_read: tuple[str, ...] = (),
+    ascii_only: bool = False,
 ) -> str:
     """The contract's columns cast from text to their declared types; with ``unless`` (a
     boolean column), a row where it is true is not cast and its typed cells are null.
-    Columns named in ``as_read`` are text cells known to be their typed value already."""
+    Columns named in ``as_read`` are text cells known to be their typed value already;
+    ``ascii_only``: the cells are of a file known to be ASCII (``formats.trimmed``)."""
     columns = []
     for column in submission_type.columns:
         cell = quote(column.name)
-        cast = cell if column.name in as_read else f"cast({trimmed(cell)} as {column.type})"
+        typed = f"cast({trimmed(cell, ascii_only)} as {column.type})"
+        cast = cell if column.name in as_read else typed
         if unless is not None:
             cast = f"case when not {unless} then {cast} end"
         columns.append(f"{cast} as {column.name}")

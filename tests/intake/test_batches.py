@@ -368,3 +368,44 @@ def test_a_batch_answers_v019_for_its_complaints_files_with_the_same_findings(
     # Read alone, every clean file is queried; in the batch, only the two planted ones.
     assert opened["batched"] == 2
     assert opened["alone"] > len(files) // 2
+
+
+def _full_width_duration(rows: list[dict]) -> list[dict]:
+    """The first call's duration in full-width digits, which normalisation folds back."""
+    index = next(i for i, row in enumerate(rows) if row["duration_s"])
+    digits = "".join(chr(ord(digit) + 0xFEE0) for digit in rows[index]["duration_s"])
+    return [*rows[:index], {**rows[index], "duration_s": digits}, *rows[index + 1 :]]
+
+
+def test_ascii_files_and_the_others_are_read_in_batches_of_their_own(
+    tmp_path, settings, month, monkeypatch
+):
+    """A file whose every byte is ASCII is read without the full-width and Unicode
+    white-space guards, so ASCII files and the others are batched apart. Two contact logs
+    with a duration in full-width digits are read as a batch of their own, stay clean, and
+    get the verdict, report and typed rows they get alone, the duration folded to the
+    number; every file is accepted."""
+    landed = _land(settings, _contact_logs(month))
+    for path in landed[:2]:
+        _plant(path, _full_width_duration)
+    expected = _alone(tmp_path, month, landed)
+    batches = []
+    original = CleanBatch._read
+    monkeypatch.setattr(
+        CleanBatch,
+        "_read",
+        lambda self, *a: batches.append((self.layout.ascii_only, len(a[1]))) or original(self, *a),
+    )
+
+    with IntakeSession(settings) as session:
+        results = session.intake_many(landed)
+
+    assert sorted(batches) == [(False, 2), (True, len(landed) - 2)]
+    got = {r.path.name: (_outcome(r), _raw_rows(settings, r)) for r in results}
+    assert got == expected
+    assert {outcome[0] for outcome, _ in got.values()} == {lifecycle.ACCEPTED}
+    source_rows, _ = read_rows(_contact_logs(month)[0])
+    call = next(row for row in source_rows if row["duration_s"])
+    # raw columns in contract order: event_id third, duration_s twelfth
+    durations = [row[11] for row in got[landed[0].name][1] if row[2] == call["event_id"]]
+    assert durations == [int(call["duration_s"])]

@@ -1,11 +1,15 @@
 """Atomic writes: every file is flushed before it is renamed into place, and its folder
-after the renames (a crash leaves the old file or the new one, never half of one)."""
+after the renames (a crash leaves the old file or the new one, never half of one). A landed
+file's digest: its hash, whether it is ASCII, its lines, from one read."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
-from collectwatch.files import atomic_write_files
+import pytest
+
+from collectwatch.files import CHUNK, atomic_write_files, digest_file
 
 
 def test_files_are_flushed_renamed_then_their_folders_flushed_once(tmp_path, monkeypatch):
@@ -44,4 +48,31 @@ def test_files_are_flushed_renamed_then_their_folders_flushed_once(tmp_path, mon
     assert sorted(e[1] for e in events[:first_rename]) == sorted(e[1] for e in renames)
     assert sorted(e[1] for e in events[first_rename + len(renames) :]) == sorted(
         [str(reports), str(other)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "ascii_only", "lines"),
+    [
+        (b"a,b\n1,2\n", True, 2),
+        (b"a,b\n1,2", True, 2),  # a last line without a line feed counts
+        (b"", True, 0),
+        # one byte that is not ASCII, in the second chunk read (after CHUNK bytes)
+        (b"x" * CHUNK + "\n１\n".encode(), False, 2),
+        (b"x" * (CHUNK - 1) + b"\n" + b"\xa0", False, 2),
+    ],
+)
+def test_a_files_digest_is_its_hash_whether_it_is_ascii_and_its_lines(
+    tmp_path, content, ascii_only, lines
+):
+    path = tmp_path / "landed.csv"
+    path.write_bytes(content)
+    counted = digest_file(path, count_lines=True)
+    assert counted.sha256 == hashlib.sha256(content).hexdigest()
+    assert (counted.ascii_only, counted.lines) == (ascii_only, lines)
+    uncounted = digest_file(path)
+    assert (uncounted.sha256, uncounted.ascii_only, uncounted.lines) == (
+        counted.sha256,
+        ascii_only,
+        None,
     )

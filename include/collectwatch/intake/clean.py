@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -97,14 +97,17 @@ def _as_read(submission_type: SubmissionType) -> tuple[str, ...]:
     return tuple(c.name for c in submission_type.columns if exact_values(c) and c.required)
 
 
-def _suspect(submission_type: SubmissionType, period: str, submitter: str) -> str:
-    """SQL: true for a record any row edit, V016 or V017 would list a finding for;
-    ``submitter`` is the submitter's USCC as SQL."""
+def _suspect(
+    submission_type: SubmissionType, period: str, submitter: str, layout: CsvLayout
+) -> str:
+    """SQL: true for a record of a file of ``layout`` any row edit, V016 or V017 would list
+    a finding for; ``submitter`` is the submitter's USCC as SQL."""
     # Columns of exact values need no V016/V017 test: a control character or a formula
     # prefix there makes the cell malformed, which the row edits already catch.
     exact = tuple(c.name for c in submission_type.columns if exact_values(c))
+    ascii_only = layout.ascii_only
     return (
-        f"({any_row_finding(submission_type, period, submitter, 'valid_codes')}) "
+        f"({any_row_finding(submission_type, period, submitter, 'valid_codes', ascii_only)}) "
         f"or {safety_suspect(submission_type, skip=exact)}"
     )
 
@@ -116,6 +119,7 @@ def clean_pass(
     period: str,
     submitter_uscc: str,
     settings: Settings,
+    ascii_only: bool = False,
 ) -> CleanFile | None:
     """Read a CSV without row findings into typed Parquet; None (nothing kept) when the
     file needs the full path."""
@@ -124,15 +128,17 @@ def clean_pass(
     layout = csv_layout(path, submission_type)
     if layout is None:
         return None
+    layout = replace(layout, ascii_only=ascii_only)
     text, source = csv_records_query([path], layout, submission_type), layout.source
     _valid_codes(con, [submitter_uscc])
-    suspect = _suspect(submission_type, period, f"'{submitter_uscc}'")
+    suspect = _suspect(submission_type, period, f"'{submitter_uscc}'", layout)
     rows = f"(select * from ({text}) where case when {suspect} then error('{STOP}') else true end)"
     settings.intake_work_dir.mkdir(parents=True, exist_ok=True)
     target = settings.intake_work_dir / f"{uuid.uuid4().hex}.parquet"
+    as_read = _as_read(submission_type)
     try:
         [(row_count,)] = con.execute(
-            f"copy ({typed_select(submission_type, rows, _as_read(submission_type))}) "
+            f"copy ({typed_select(submission_type, rows, as_read, ascii_only)}) "
             f"to '{target}' ({PARQUET_OPTIONS})"
         ).fetchall()
         if row_count == 0 or _has_duplicate_keys(con, target, submission_type):
@@ -184,7 +190,7 @@ class CleanBatch:
         self.submission_type = submission_type
         self.period, self.settings, self.store = period, settings, store
         self.layout = layout
-        self.lines = lines  # path -> number of lines (``files.sha256_and_lines``)
+        self.lines = lines  # path -> number of lines (``files.digest_file``)
         self.paths = set(lines)
         self.work_dir = settings.intake_work_dir
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -206,10 +212,12 @@ class CleanBatch:
     def _read(self, con: duckdb.DuckDBPyConnection, paths: list[Path], period: str) -> bool:
         submission_type = self.submission_type
         _valid_codes(con, sorted({FILE_NAME_PATTERN.match(p.name)["uscc"] for p in paths}))
-        suspect = _suspect(submission_type, period, BATCH_SUBMITTER)
+        suspect = _suspect(submission_type, period, BATCH_SUBMITTER, self.layout)
         text = csv_records_query(paths, self.layout, submission_type, filename=True)
         flagged = f"(select *, coalesce({suspect}, false) as _finding from ({text}))"
-        typed = typed_columns(submission_type, "_finding", _as_read(submission_type))
+        typed = typed_columns(
+            submission_type, "_finding", _as_read(submission_type), self.layout.ascii_only
+        )
         try:
             con.execute(
                 f"create table {self.table} as "

@@ -95,8 +95,16 @@ class _CellRules:
     submitter) are tested on every row.
     """
 
-    def __init__(self, period: str, submitter: str, valid_codes: str | None = None):
+    def __init__(
+        self,
+        period: str,
+        submitter: str,
+        valid_codes: str | None = None,
+        ascii_only: bool = False,
+    ):
         self.period = period
+        # The rows are of a file known to be ASCII (see ``formats.trimmed``).
+        self.ascii_only = ascii_only
         # The submitter's USCC as SQL: a literal for one file; for a batch of files, an
         # expression over the record's file name.
         self.submitter = submitter
@@ -126,7 +134,7 @@ class _CellRules:
 
     def column(self, column: Column, submitter_column: str | None) -> None:
         cell = _quote(column.name)
-        present = f"{trimmed(cell)} is not null"
+        present = f"{trimmed(cell, self.ascii_only)} is not null"
         if column.required:
             # A code's well-formed values are ASCII without spaces, so a code cell of white
             # space only is malformed too (``_malformed``): only a null is left to suspect.
@@ -273,8 +281,9 @@ def _row_rules(
     period: str,
     submitter: str,
     valid_codes: str | None = None,
+    ascii_only: bool = False,
 ) -> _CellRules:
-    rules = _CellRules(period, submitter, valid_codes)
+    rules = _CellRules(period, submitter, valid_codes, ascii_only)
     for column in submission_type.columns:
         rules.column(column, submission_type.submitter_column)
     _cross_field_rules(submission_type, rules)
@@ -282,13 +291,19 @@ def _row_rules(
 
 
 def any_row_finding(
-    submission_type: SubmissionType, period: str, submitter: str, valid_codes: str
+    submission_type: SubmissionType,
+    period: str,
+    submitter: str,
+    valid_codes: str,
+    ascii_only: bool = False,
 ) -> str:
     """A boolean SQL expression over a row of normalised text cells: true exactly when
     ``run_row_edits`` would list a finding for it (duplicate keys aside). ``submitter`` is
     the submitter's USCC as SQL (a literal, or an expression per record). USCC cells found
-    in table ``valid_codes`` are valid; others are checked one by one."""
-    return _row_rules(submission_type, period, submitter, valid_codes).any_finding()
+    in table ``valid_codes`` are valid; others are checked one by one. ``ascii_only``: the
+    rows are of a file known to be ASCII."""
+    rules = _row_rules(submission_type, period, submitter, valid_codes, ascii_only)
+    return rules.any_finding()
 
 
 def run_row_edits(

@@ -8,13 +8,13 @@ without touching any state — the submitter's pre-flight.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.contracts import FILE_NAME_PATTERN, PERIOD_PATTERN, SUBMISSION_TYPES
-from collectwatch.files import atomic_move, sha256_and_lines, sha256_file
+from collectwatch.files import FileDigest, atomic_move, digest_file
 from collectwatch.intake import lifecycle
 from collectwatch.intake.catalogue import BLOCKING_CLASSES, QUALITY, RULES
 from collectwatch.intake.checked import CheckedFile
@@ -134,8 +134,8 @@ class IntakeSession:
         # files and layout, and the batches read so far.
         self.planned: dict[str, tuple] = {}
         self.groups: dict[tuple, tuple[dict[str, int], CsvLayout]] = {}
-        # path -> (SHA-256, identity of the file read while planning)
-        self.digests: dict[str, tuple[str, tuple]] = {}
+        # path -> (its digest, identity of the file read while planning)
+        self.digests: dict[str, tuple[FileDigest, tuple]] = {}
         self.batches: dict[tuple, CleanBatch] = {}
 
     def __enter__(self) -> IntakeSession:
@@ -156,15 +156,15 @@ class IntakeSession:
             write_current(self.settings)
             self.decided_any = False
 
-    def run_edits(self, path: Path, folder_uscc: str | None, sha256: str, received_at: str):
-        """Every edit over one file; True when table ``submission`` holds its rows."""
-        report = EditReport(path.name, None, None, None, sha256)
+    def run_edits(self, path: Path, folder_uscc: str | None, digest: FileDigest, received_at: str):
+        """Every edit over one file; True when it was read as records of the contract."""
+        report = EditReport(path.name, None, None, None, digest.sha256)
         parts = _check_name(path, report, folder_uscc, self.settings)
         if parts is None or not self._permitted(parts, report, received_at):
             return report, False
         submission_type = SUBMISSION_TYPES[parts["type"]]
         self._discard_clean_file()
-        self.clean = self._clean_file(path, submission_type, parts)
+        self.clean = self._clean_file(path, submission_type, parts, digest.ascii_only)
         if self.clean is not None:
             report.source = self.clean.source
             self.checked = CheckedFile(self.con, self.clean.typed_path)
@@ -198,14 +198,22 @@ class IntakeSession:
         self.con.execute("insert into findings by name select * from format_findings")
         return True
 
-    def _clean_file(self, path: Path, submission_type, parts: dict) -> CleanFile | None:
+    def _clean_file(
+        self, path: Path, submission_type, parts: dict, ascii_only: bool
+    ) -> CleanFile | None:
         """The clean path's typed file: cut from the file's batch when it has one, else
         read alone."""
         batch = self._batch_of(path, parts["period"])
         if batch is not None:
             return batch.take(path)
         return clean_pass(
-            self.con, path, submission_type, parts["period"], parts["uscc"], self.settings
+            self.con,
+            path,
+            submission_type,
+            parts["period"],
+            parts["uscc"],
+            self.settings,
+            ascii_only,
         )
 
     def _batch_of(self, path: Path, period: str) -> CleanBatch | None:
@@ -249,19 +257,22 @@ class IntakeSession:
             layout = csv_layout(path, SUBMISSION_TYPES[parts["type"]])
             if layout is None:
                 continue
-            key = (parts["type"], parts["period"], layout.cells, layout.encoding)
             identity = _identity(path)
-            digest, lines = sha256_and_lines(path)
+            digest = digest_file(path, count_lines=True)
             self.digests[str(path)] = (digest, identity)
-            self.groups.setdefault(key, ({}, layout))[0][str(path)] = lines
+            # ASCII files and the others are read apart: only the others need the
+            # full-width and Unicode white-space guards (formats._normalised).
+            layout = replace(layout, ascii_only=digest.ascii_only)
+            key = (parts["type"], parts["period"], layout.cells, layout.encoding, digest.ascii_only)
+            self.groups.setdefault(key, ({}, layout))[0][str(path)] = digest.lines
         for key, (grouped, _) in list(self.groups.items()):
             if len(grouped) < 2:
                 del self.groups[key]
                 continue
             self.planned |= {str(path): key for path in grouped}
 
-    def _planned_digest(self, path: Path) -> str | None:
-        """The SHA-256 read while planning, unless the file has been replaced or changed
+    def _planned_digest(self, path: Path) -> FileDigest | None:
+        """The digest read while planning, unless the file has been replaced or changed
         since (then neither it nor the batch's verdict is used)."""
         digest, identity = self.digests.get(str(path), (None, None))
         return digest if identity is not None and identity == _identity(path) else None
@@ -309,7 +320,7 @@ class IntakeSession:
         """Run every edit on ``path`` without submitting anything."""
         path = Path(path)
         now = datetime.now(CHINA_TZ).isoformat(timespec="seconds")
-        report, _ = self.run_edits(path, None, sha256_file(path), now)
+        report, _ = self.run_edits(path, None, digest_file(path), now)
         report.status = _outcome(report)
         return report
 
@@ -317,12 +328,12 @@ class IntakeSession:
         """Take one landed file through the submission lifecycle."""
         path = Path(path)
         folder_uscc = folder_uscc or path.parent.name
-        sha256 = self._planned_digest(path) or sha256_file(path)
-        repeat = self._identical(path, sha256, folder_uscc)
+        digest = self._planned_digest(path) or digest_file(path)
+        repeat = self._identical(path, digest.sha256, folder_uscc)
         if repeat is not None:
             return repeat
         received_at = _received_at(path)
-        report, _ = self.run_edits(path, folder_uscc, sha256, received_at)
+        report, _ = self.run_edits(path, folder_uscc, digest, received_at)
         result = self._decide(path, report, received_at)
         if result.status == lifecycle.ACCEPTED and report.submission_type == REGISTRY_TYPE:
             self.registry.load()
