@@ -20,6 +20,7 @@ from collectwatch.intake.checked import CheckedFile
 from collectwatch.intake.clean import CleanBatch
 from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.intake.registry import ROLE_TYPES
+from collectwatch.intake.report import EditReport, _finding, add_listed_findings
 from collectwatch.uscc import check_character
 from conftest import ON_TIME, Landing, read_rows, write_rows
 
@@ -110,7 +111,11 @@ def _land_contact_logs(settings, month) -> list[Path]:
 
 def _outcome(result) -> tuple:
     report = result.report
-    findings = sorted((f["rule_id"], f["row"], f["field"], f["value"]) for f in report.findings)
+    # in the report's order, with the key of the record each names
+    findings = [
+        (f["rule_id"], f["row"], f["field"], f["value"], f["key"] and sorted(f["key"].items()))
+        for f in report.findings
+    ]
     return result.status, dict(report.rule_counts), findings
 
 
@@ -155,7 +160,7 @@ def test_a_batch_read_as_one_gives_each_file_the_verdict_it_gets_alone(
     assert got == expected
     # The planted findings are where they were planted, and only there.
     outcomes = {name: outcome for name, (outcome, _) in got.items()}
-    assert ("V003", 6, "channel", "fax") in outcomes[landed[0].name][2]
+    assert ("V003", 6, "channel", "fax") in [f[:4] for f in outcomes[landed[0].name][2]]
     assert outcomes[landed[1].name][1] == {"V010": 2}
     assert [(f[0], f[1]) for f in outcomes[landed[2].name][2]] == [("Q005", 4)]
     assert {o[0] for name, o in outcomes.items() if name not in {p.name for p in landed[:3]}} == {
@@ -304,6 +309,33 @@ def test_batch_m001_findings_are_used_only_against_the_submissions_they_were_com
     assert not batch.compared_with({"AGENCY1": "s2"})  # AGENCY1 resubmitted since
     assert not batch.compared_with({"AGENCY1": "s1", "AGENCY2": "s3"})  # AGENCY2 came in
     assert not replace(batch, compared=None).compared_with({"AGENCY1": "s1"})  # not reconciled
+
+
+def test_findings_a_batch_listed_join_the_files_own_in_the_order_of_its_report():
+    """A file's own row findings (Q004 here) and those its batch counted and listed (M001,
+    Q005) make one listing in (rule, row, field) order after the file-level findings, and
+    the counts include the batch's unlisted ones (a batch lists up to the cap per rule)."""
+    report = EditReport("f.csv", "agency_assignment", "A", "2026-10", "0" * 64)
+    report.add_file_finding("M002", "received_at", "late")
+    first_row_finding = len(report.findings)
+    report.rule_counts["Q004"] = 1
+    report.findings.append(_finding("Q004", 9, "balance_assigned", "x", {"k": 9}))
+    listed = {
+        "Q005": (1, [("Q005", 5, "agency_uscc", "y", {"k": 5})]),
+        "M001": (7, [("M001", 12, "balance_assigned", "z", {"k": 12}),
+                     ("M001", 3, "balance_assigned", "z", {"k": 3})]),
+    }  # fmt: skip
+
+    add_listed_findings(report, listed, first_row_finding)
+
+    assert report.rule_counts == {"M002": 1, "Q004": 1, "Q005": 1, "M001": 7}
+    assert [(f["rule_id"], f["row"], f["key"]) for f in report.findings] == [
+        ("M002", None, {}),
+        ("M001", 3, {"k": 3}),
+        ("M001", 12, {"k": 12}),
+        ("Q004", 9, {"k": 9}),
+        ("Q005", 5, {"k": 5}),
+    ]
 
 
 def _views_made(monkeypatch) -> list:

@@ -48,6 +48,9 @@ class BatchResults:
     # submission id), None where the type is not reconciled
     compared: dict[str, str] | None
     sources: set[str] | None = None  # a complaints file's distinct sources (V019)
+    # Its findings as its report lists them (rule_id, row_no, field, value, key), in that
+    # order, up to ``report_rows_per_rule`` of each rule (``collect_row_findings``)
+    listed: tuple = ()
 
     def compared_with(self, current: dict[str, str]) -> bool:
         """Whether ``current`` (USCC -> submission id of the counterparties' submissions
@@ -208,14 +211,11 @@ def unregistered_counterparty(con: duckdb.DuckDBPyConnection, context: Context) 
 
 
 def _insert_from_batch(context: Context, rule_id: str):
-    """Add the file's ``rule_id`` findings its batch computed."""
+    """Take the file's ``rule_id`` findings its batch computed and listed."""
     batch = context.batch
-    if batch.per_rule.get(rule_id):
-        context.checked.add_findings(
-            "select rule_id, row_no, field, value "
-            f"from {batch.findings_table} where _file = ? and rule_id = ?",
-            [batch.file, rule_id],
-        )
+    if count := batch.per_rule.get(rule_id):
+        listed = [finding for finding in batch.listed if finding[0] == rule_id]
+        context.checked.take_listed(rule_id, count, listed)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,12 @@ from collectwatch.intake.formats import (
     load_text_table,
 )
 from collectwatch.intake.registry import REGISTRY_TYPE, Registry
-from collectwatch.intake.report import EditReport, collect_row_findings, write_report
+from collectwatch.intake.report import (
+    EditReport,
+    add_listed_findings,
+    collect_row_findings,
+    write_report,
+)
 from collectwatch.raw import raw_path, typed_select, write_current, write_parquet
 
 
@@ -173,11 +178,14 @@ class IntakeSession:
         else:
             return report, False
         run_cross_edits(self.con, self._context(parts))
+        first_row_finding = len(report.findings)
         if self.checked.may_have_findings:
             self.checked.open_submission()  # the listing shows each finding's key
             collect_row_findings(
                 self.con, report, submission_type.key, self.settings.report_rows_per_rule
             )
+        if self.checked.listed:
+            add_listed_findings(report, self.checked.listed, first_row_finding)
         return report, True
 
     def _full_row_edits(self, path: Path, submission_type, parts: dict, report: EditReport):

@@ -130,6 +130,20 @@ def collect_row_findings(
     report.findings.extend(_finding(*row) for row in rows)
 
 
+def add_listed_findings(
+    report: EditReport, listed: dict[str, tuple[int, list[tuple]]], first: int
+) -> None:
+    """Add findings counted and listed elsewhere (rule_id -> count and rows as
+    ``collect_row_findings`` lists them: a batch's) to the row findings listed from
+    ``report.findings[first]`` on, all in (rule, row, field) order as that lists them."""
+    for rule_id, (count, rows) in listed.items():
+        report.rule_counts[rule_id] = report.rule_counts.get(rule_id, 0) + count
+        report.findings.extend(_finding(*row) for row in rows)
+    report.findings[first:] = sorted(
+        report.findings[first:], key=lambda f: (f["rule_id"], f["row"], f["field"])
+    )
+
+
 def write_report(report: EditReport, folder: Path, name: str) -> Path:
     """Write ``name``.json, .csv and .html; return the JSON path."""
     body = report.as_dict()
