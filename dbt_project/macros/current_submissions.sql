@@ -19,12 +19,35 @@
         {%- set paths = run_query(listing).columns[0].values() -%}
     {%- endif -%}
     {%- if paths | length > 0 -%}
-        read_parquet([
+        {%- set files -%}
+        [
             {%- for path in paths %}
             '{{ raw_dir }}/{{ path }}'{{ "," if not loop.last }}
             {%- endfor %}
-        ], union_by_name = true, filename = true)
+        ]
+        {%- endset -%}
+        read_parquet({{ files }}, union_by_name = {{ 'false' if same_columns(files) else 'true' }}, filename = true)
     {%- else -%}
         read_parquet('{{ raw_dir }}/_schemas/{{ submission_type }}.parquet', filename = true)
     {%- endif -%}
+{% endmacro %}
+
+{#
+    Whether every file of the list has the same columns (names and types, in order). Then
+    union_by_name, which reads every file's schema each time a query binds the relation
+    (~0.13 s for 2,400 contact logs, paid by every model and test that reads a staging
+    view), is not needed: the files are read as the first one's columns. A file of an older
+    contract (a column added since) turns it back on. One look at the schemas per build.
+#}
+{% macro same_columns(files) %}
+    {%- set query -%}
+        select count(distinct columns) <= 1
+        from (
+            select string_agg(name || ' ' || duckdb_type, ', ' order by column_id) as columns
+            from parquet_schema({{ files }})
+            where column_id > 0
+            group by file_name
+        )
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0]) }}
 {% endmacro %}

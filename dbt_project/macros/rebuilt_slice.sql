@@ -9,26 +9,45 @@
     full build) every submitter's rows of the run's periods are rebuilt.
 
     rebuilt_slice() is the condition on the model's rows: the run's periods and, in a
-    partial build, the changed submitters of `submission_type`.
+    partial build, the changed submitters of `submission_type`. Over a staging model that
+    reads the raw zone, `file_column` (its rows' raw file) also names the changed
+    submitters' files (raw/<type>/period=<P>/submitter=<USCC>/v<N>.parquet): DuckDB then
+    opens only those instead of every current file's footer to test the submitter column's
+    statistics (~0.15 s a query over a national month's 2,400 contact logs). The
+    submitter's own column stays the condition: intake rejects a row naming another
+    submitter there (V013), so the file filter drops no row of the slice.
 #}
-{% macro rebuilt_slice(submission_type, submitter_column) -%}
+{% macro rebuilt_slice(submission_type, submitter_column, file_column=none) -%}
     {%- set changed = run_var('changed_submitters') -%}
     {{ rebuilt_periods() }}
     {%- if changed is mapping %}
+    {%- set submitters = changed.get(submission_type, []) %}
     and {{ submitter_column }} in (
-        {%- for uscc in changed.get(submission_type, []) -%}
+        {%- for uscc in submitters -%}
             '{{ uscc }}'{{ ", " if not loop.last }}
         {%- else -%}
             null
         {%- endfor -%}
     )
+    {%- if file_column and submitters %}
+    and (
+        {%- for uscc in submitters -%}
+            contains({{ file_column }}, '/submitter={{ uscc }}/'){{ " or " if not loop.last }}
+        {%- endfor -%}
+    )
+    {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
-{# The rows a 'replace_slice' model rebuilds, when it is built incrementally. #}
+{#
+    The rows a 'replace_slice' model rebuilds, when it is built incrementally, read from
+    its source; slice['source_file_column']: the source's raw file column, if it has one.
+#}
 {% macro rebuilt_slice_filter(slice) -%}
     {%- if is_incremental() -%}
-        where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }}
+        where {{ rebuilt_slice(
+            slice['submission_type'], slice['submitter_column'], slice.get('source_file_column')
+        ) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -54,16 +73,19 @@
 
 {#
     Data tests of a per-submitter model test the rows the build rebuilt: a test whose
-    `where` is "__rebuilt_slice__ <submission_type> <submitter_column>" reads only the
-    changed submitters' rows in a partial build (the others were tested when they were
-    built and have not changed since) and every row otherwise. Any other `where` is used
-    as dbt's own get_where_subquery uses it.
+    `where` is "__rebuilt_slice__ <submission_type> <submitter_column> [<file_column>]"
+    reads only the changed submitters' rows in a partial build (the others were tested when
+    they were built and have not changed since) and every row otherwise. `file_column`
+    (macro rebuilt_slice) is the relation's raw file column, if it has one; a test reading
+    another relation under the same `where` passes that relation's (as_many_rows_as). Any
+    other `where` is used as dbt's own get_where_subquery uses it.
 #}
-{% macro get_where_subquery(relation) -%}
+{% macro get_where_subquery(relation, file_column=none) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where and where.startswith('__rebuilt_slice__') -%}
-        {%- set submission_type, submitter_column = where.split()[1:] -%}
-        {%- set where = rebuilt_slice(submission_type, submitter_column) -%}
+        {%- set words = where.split()[1:] -%}
+        {%- set own_file_column = words[2] if words | length > 2 else none -%}
+        {%- set where = rebuilt_slice(words[0], words[1], file_column or own_file_column) -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}

@@ -17,9 +17,15 @@ from .conftest import AS_OF, BASE_PERIOD, PERIOD
 pytestmark = pytest.mark.e2e
 
 
-def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.CompletedProcess:
-    run_values = {"periods": [BASE_PERIOD, PERIOD], "as_of": AS_OF, "changed_submitters": None}
-    command = [*dbt_command(settings, "test", target), "--select", selector]
+def _dbt(
+    settings, warehouse, target, selector: str, changed_submitters=None, verb: str = "test"
+) -> subprocess.CompletedProcess:
+    run_values = {
+        "periods": [BASE_PERIOD, PERIOD],
+        "as_of": AS_OF,
+        "changed_submitters": changed_submitters,
+    }
+    command = [*dbt_command(settings, verb, target), "--select", selector]
     return subprocess.run(
         command,
         env={**dbt_environment(settings, warehouse), RUN_VALUES_ENV: json.dumps(run_values)},
@@ -27,6 +33,16 @@ def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.Complete
         text=True,
         check=False,
     )
+
+
+def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.CompletedProcess:
+    return _dbt(settings, warehouse, target, selector)
+
+
+def _compiled(target, name: str) -> str:
+    """The SQL dbt last compiled for the node whose file is ``name``.sql."""
+    [path] = (target / "target" / "compiled").rglob(f"{name}.sql")
+    return path.read_text()
 
 
 def _passes_then_fails(settings, tmp_path, selector: str, defects: list[str], failing: str):
@@ -80,3 +96,87 @@ def test_a_repeated_key_fails_unique_combination(first_run, settings, tmp_path):
         ],
         "unique_combination_int_conduct_by_agency_lender_prefecture",
     )
+
+
+def _agencies(warehouse) -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [
+            row[0]
+            for row in con.execute(
+                "select agency_uscc from int_contact_events_flagged "
+                f"where period = '{PERIOD}' group by 1 order by count(*) desc limit 2"
+            ).fetchall()
+        ]
+
+
+def test_a_partial_builds_slice_tests_read_only_the_changed_agencys_raw_files(
+    first_run, settings, tmp_path
+):
+    """In a partial build the flagged events' row-count test compares the changed agency's
+    rows with stg_contact_events read from that agency's raw files only (macro
+    rebuilt_slice): it passes on the published warehouse, so the file filter keeps every row
+    of the slice; it fails when one of that agency's events is lost, and does not look at
+    another agency's rows."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    changed, other = _agencies(warehouse)
+    selector = "int_contact_events_flagged,test_name:as_many_rows_as"
+    changed_submitters = {"contact_events": [changed]}
+
+    passed = _dbt(settings, warehouse, tmp_path, selector, changed_submitters)
+    assert passed.returncode == 0 and "PASS=1" in passed.stdout, passed.stdout[-3000:]
+    compiled = _compiled(tmp_path, "as_many_rows_as_int_contact_ev*")
+    assert f"contains(raw_file, '/submitter={changed}/')" in compiled
+    assert other not in compiled
+
+    for agency, fails in ((changed, True), (other, False)):
+        copy = tmp_path / agency / BUILDING
+        copy.parent.mkdir()
+        shutil.copy(warehouse, copy)
+        with duckdb.connect(str(copy)) as con:
+            con.execute(
+                "delete from int_contact_events_flagged where rowid = (select min(rowid) from "
+                f"int_contact_events_flagged where period = '{PERIOD}' "
+                f"and agency_uscc = '{agency}')"
+            )
+        result = _dbt(settings, copy, tmp_path, selector, changed_submitters)
+        assert (result.returncode != 0) == fails, result.stdout[-3000:]
+
+
+def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, settings, tmp_path):
+    """A staging view reads its raw files as one schema when they all have the same columns
+    (no union_by_name, which reads every file's schema at each query); when one file lacks a
+    column (written under an older contract), it is read by name and that file's rows hold
+    nulls there, the other files' rows their values."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    selector = "stg_contact_events"
+    built = _dbt(settings, warehouse, tmp_path, selector, verb="run")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "union_by_name = false" in _compiled(tmp_path, selector)
+
+    older = settings.with_data_dir(tmp_path / "older")
+    shutil.copytree(settings.raw_dir, older.raw_dir)
+    with duckdb.connect() as con:
+        [(raw_path,)] = con.execute(
+            f"select raw_path from read_parquet('{older.current_manifest}') "
+            "where submission_type = 'contact_events' order by raw_path limit 1"
+        ).fetchall()
+        path = older.raw_dir / raw_path
+        rows = con.execute(f"select count(*) from read_parquet('{path}')").fetchone()[0]
+        con.execute(
+            f"copy (select * exclude (location_type) from read_parquet('{path}')) "
+            f"to '{path}.tmp' (format parquet)"
+        )
+    (path.parent / f"{path.name}.tmp").replace(path)
+    built = _dbt(older, warehouse, tmp_path, selector, verb="run")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "union_by_name = true" in _compiled(tmp_path, selector)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        by_file = con.execute(
+            "select raw_file = ? as older, count(*), count(location_type) "
+            "from stg_contact_events group by 1 order by 1",
+            [str(path)],
+        ).fetchall()
+    assert by_file[1] == (True, rows, 0)
+    assert by_file[0][0] is False and by_file[0][2] == by_file[0][1] > 0

@@ -1,4 +1,8 @@
-{%- set slice = {'submission_type': 'contact_events', 'submitter_column': 'agency_uscc'} -%}
+{%- set slice = {
+    'submission_type': 'contact_events',
+    'submitter_column': 'agency_uscc',
+    'source_file_column': 'raw_file',
+} -%}
 {{
     config(
         materialized='incremental',
