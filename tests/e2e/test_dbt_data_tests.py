@@ -35,10 +35,6 @@ def _dbt(
     )
 
 
-def _dbt_test(settings, warehouse, target, selector: str) -> subprocess.CompletedProcess:
-    return _dbt(settings, warehouse, target, selector)
-
-
 def _compiled(target, name: str) -> str:
     """The SQL dbt last compiled for the node whose file is ``name``.sql."""
     [path] = (target / "target" / "compiled").rglob(f"{name}.sql")
@@ -50,7 +46,7 @@ def _passes_then_fails(settings, tmp_path, selector: str, defects: list[str], fa
     with each defect planted, naming the failing test."""
     warehouse = tmp_path / BUILDING  # the name dbt's profile builds under
     shutil.copy(settings.warehouse_path, warehouse)
-    passed = _dbt_test(settings, warehouse, tmp_path, selector)
+    passed = _dbt(settings, warehouse, tmp_path, selector)
     assert passed.returncode == 0, passed.stdout[-3000:]
     assert "ERROR=0" in passed.stdout and "PASS=0" not in passed.stdout
 
@@ -60,7 +56,7 @@ def _passes_then_fails(settings, tmp_path, selector: str, defects: list[str], fa
         shutil.copy(warehouse, copy)
         with duckdb.connect(str(copy)) as con:
             con.execute(defect)
-        failed = _dbt_test(settings, copy, tmp_path, selector)
+        failed = _dbt(settings, copy, tmp_path, selector)
         assert failed.returncode != 0, defect
         assert f"FAIL 1 {failing}" in failed.stdout, failed.stdout[-3000:]
 

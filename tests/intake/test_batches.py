@@ -302,7 +302,7 @@ def _as_if_compared_with_none(monkeypatch) -> None:
 
 def test_batch_m001_findings_are_used_only_against_the_submissions_they_were_compared_with():
     batch = crosschecks.BatchResults(
-        "a.csv", {"AGENCY1", "AGENCY2"}, "t_findings", {"M001": 2}, {"AGENCY1": "s1", "X": "s9"}
+        "a.csv", {"AGENCY1", "AGENCY2"}, {"M001": 2}, {"AGENCY1": "s1", "X": "s9"}
     )
     # Codes outside the file's counterparties do not matter; the ones in it must match.
     assert batch.compared_with({"AGENCY1": "s1"})

@@ -299,7 +299,6 @@ class CleanBatch:
             file: BatchResults(
                 file,
                 counterparties,
-                self.findings_table,
                 per_rule.get(file, {}),
                 compared,
                 listed=tuple(listed.get(file, ())),
@@ -338,7 +337,7 @@ class CleanBatch:
             f"from {self.table} group by _file"
         ).fetchall()
         return {
-            file: BatchResults(file, set(), self.findings_table, {}, None, set(named))
+            file: BatchResults(file, set(), {}, None, set(named))
             for file, named in sources
             if file in self.clean_rows
         }

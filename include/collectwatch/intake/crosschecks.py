@@ -40,10 +40,9 @@ class BatchResults:
     """What a clean file's batch computed for the cross-file edits of all its files at
     once (``CleanBatch``), which a check uses instead of querying the file."""
 
-    file: str  # the file's path, as table ``findings_table`` names it (column ``_file``)
+    file: str  # the file's path, as the batch's table names it (column ``_file``)
     counterparties: set[str]  # its distinct counterparty codes
-    findings_table: str  # its Q005 and M001 findings, line numbers in the file
-    per_rule: dict[str, int]  # how many of each rule that table holds for the file
+    per_rule: dict[str, int]  # how many Q005 and M001 findings of each rule it has
     # M001: the counterparties' submissions its findings were compared with (USCC ->
     # submission id), None where the type is not reconciled
     compared: dict[str, str] | None
