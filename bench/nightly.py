@@ -249,6 +249,8 @@ def main() -> None:
             "memory_limit": args.memory_limit,
             "dbt_memory_limit": args.dbt_memory_limit,
             "threads": bench.settings.duckdb_threads,
+            "intake_parallel_batches": bench.settings.intake_parallel_batches,
+            "intake_threads": bench.settings.intake_duckdb_threads,
             "temp_directory": "<data>/duckdb-spill (dbt: candidates/building.duckdb.tmp)",
         },
     }

@@ -137,6 +137,18 @@ def _intake_lines(results: dict) -> list[str]:
     return lines
 
 
+def _intake_threads(duckdb: dict) -> str:
+    """The intake's own concurrency, where the run recorded it (runs before 2026-12-06 ran
+    two intake batches of ``threads`` threads each)."""
+    if "intake_threads" not in duckdb:
+        return ""
+    threads = duckdb["intake_threads"]
+    return (
+        f" ({duckdb['intake_parallel_batches']} intake batches at once, "
+        f"{threads} thread{'s' if threads != 1 else ''} each)"
+    )
+
+
 def _dbt_limit(duckdb: dict) -> str:
     """dbt's own limit in the build, where a run set one apart from the pipeline's."""
     limit = duckdb.get("dbt_memory_limit")
@@ -151,7 +163,7 @@ def markdown(results: dict) -> str:
         f"{machine['memory_gb']} GB RAM (load average {results['load_average']['start']} at the "
         f"start, {results['load_average']['end']} at the end); DuckDB memory limit "
         f"{results['duckdb']['memory_limit']}{_dbt_limit(results['duckdb'])}, "
-        f"{results['duckdb']['threads']} threads.",
+        f"{results['duckdb']['threads']} threads{_intake_threads(results['duckdb'])}.",
         f"Data: scale `{results['scale']}`, period {results['period']}, {data['files']:,} "
         f"{data['format'].upper()} files, {_size(data['bytes'])}, "
         f"{data['rows']:,} rows ({data['contact_events']:,} contact events); generated in "

@@ -220,7 +220,10 @@ def main() -> None:
     parser.add_argument("--warehouse", help="a candidate warehouse (floor-publish)")
     parser.add_argument("--scratch", help="a folder for the floors' output")
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count(), help="intake processes (default: cores)"
+        "--workers",
+        type=int,
+        default=Settings.from_env().intake_parallel_batches,
+        help="intake processes (default: intake_parallel_batches, as the DAG runs them)",
     )
     args = parser.parse_args()
     result = STAGES[args.stage](Settings.from_env(), args)

@@ -17,6 +17,7 @@ from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.orchestration import RAW_ZONE_URI, TAGS, default_args
 
 RAW_ZONE = Asset(RAW_ZONE_URI)
+SETTINGS = Settings.from_env()
 
 
 @dag(
@@ -25,7 +26,7 @@ RAW_ZONE = Asset(RAW_ZONE_URI)
     start_date=datetime(2026, 1, 1, tzinfo=CHINA_TZ),
     catchup=False,
     max_active_runs=1,
-    default_args=default_args(Settings.from_env()),
+    default_args=default_args(SETTINGS),
     tags=[*TAGS, "intake"],
     doc_md=__doc__,
 )
@@ -43,7 +44,9 @@ def collect_submissions():
 
         return pipeline.landing_batches(Settings.from_env())
 
-    @task
+    # At most intake_parallel_batches batches at once (Settings): each holds its typed rows
+    # in memory, and more batches than cores only slice the same CPU thinner.
+    @task(max_active_tis_per_dagrun=SETTINGS.intake_parallel_batches)
     def intake(batch: list[str]) -> dict:
         from collectwatch import pipeline
 

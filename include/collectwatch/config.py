@@ -7,7 +7,7 @@ itself, so tests point the whole product at a temporary folder with one object.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -40,6 +40,8 @@ ENV_VARIABLES = (
     "COLLECTWATCH_ARCHIVE_RETENTION_YEARS",
     "COLLECTWATCH_DUCKDB_MEMORY_LIMIT",
     "COLLECTWATCH_DUCKDB_THREADS",
+    "COLLECTWATCH_INTAKE_PARALLEL_BATCHES",
+    "COLLECTWATCH_INTAKE_DUCKDB_THREADS",
     "COLLECTWATCH_DBT_MEMORY_LIMIT",
     "COLLECTWATCH_DBT_UNIT_TESTS",
     "COLLECTWATCH_TASK_RETRIES",
@@ -82,6 +84,14 @@ class Settings:
     # DuckDB limits for the pipeline's own connections and dbt; spill instead of dying.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int = 2
+    # Intake runs one batch per mapped task, at most ``intake_parallel_batches`` at once
+    # (collect_submissions), each on a DuckDB of ``intake_duckdb_threads`` threads: the
+    # batches, not DuckDB's threads, keep the cores busy. Two batches of two threads each
+    # on 2 cores took 14% more CPU and 13% more time than of one thread each (a national
+    # month's contact logs, bench/README.md), and an unbounded fan-out (the executor's
+    # 16 slots) would hold 16 batches in memory at once.
+    intake_parallel_batches: int = field(default_factory=lambda: os.cpu_count() or 1)
+    intake_duckdb_threads: int = 1
     # dbt's DuckDB. The build runs alone (the warehouse pool's one slot), after the intake
     # tasks that run side by side, so it may be given more than each of them: its largest
     # model sorts a month's events, and spills less with more (bench/README.md).
@@ -129,6 +139,10 @@ class Settings:
             archive_retention_years=int(os.environ.get("COLLECTWATCH_ARCHIVE_RETENTION_YEARS", 10)),
             duckdb_memory_limit=os.environ.get("COLLECTWATCH_DUCKDB_MEMORY_LIMIT", "6GB"),
             duckdb_threads=int(os.environ.get("COLLECTWATCH_DUCKDB_THREADS", 2)),
+            intake_parallel_batches=int(
+                os.environ.get("COLLECTWATCH_INTAKE_PARALLEL_BATCHES", os.cpu_count() or 1)
+            ),
+            intake_duckdb_threads=int(os.environ.get("COLLECTWATCH_INTAKE_DUCKDB_THREADS", 1)),
             dbt_memory_limit=os.environ.get("COLLECTWATCH_DBT_MEMORY_LIMIT", "6GB"),
             dbt_unit_tests=os.environ.get("COLLECTWATCH_DBT_UNIT_TESTS", "true").lower()
             not in ("0", "false", "no"),
@@ -174,9 +188,12 @@ class Settings:
     def with_data_dir(self, data_dir: Path) -> Settings:
         return replace(self, data_dir=Path(data_dir).resolve())
 
-    def duckdb(self, database: str | Path = ":memory:", read_only: bool = False):
-        """A DuckDB connection with the configured limits. Month arithmetic on timestamps
-        happens in Beijing time, or a month would end 8 hours early."""
+    def duckdb(
+        self, database: str | Path = ":memory:", read_only: bool = False, threads: int | None = None
+    ):
+        """A DuckDB connection with the configured limits (``threads``: instead of
+        ``duckdb_threads``). Month arithmetic on timestamps happens in Beijing time, or a
+        month would end 8 hours early."""
         import duckdb
 
         # DuckDB creates its spill folder on demand, but not the folder above it.
@@ -186,7 +203,7 @@ class Settings:
             read_only=read_only,
             config={
                 "memory_limit": self.duckdb_memory_limit,
-                "threads": self.duckdb_threads,
+                "threads": threads or self.duckdb_threads,
                 "temp_directory": str(self.duckdb_temp_dir),
             },
         )

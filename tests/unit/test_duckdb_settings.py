@@ -44,6 +44,26 @@ def test_a_query_over_the_memory_limit_spills_to_the_data_volume(tmp_path):
     assert settings.duckdb_temp_dir.parent == settings.data_dir
 
 
+def test_intake_connections_take_the_intake_threads(tmp_path):
+    """Intake batches run side by side, so each gets its own (smaller) thread count; the
+    other connections keep ``duckdb_threads``."""
+    from collectwatch.intake.process import IntakeSession
+
+    settings = replace(
+        Settings.from_env().with_data_dir(tmp_path / "data"),
+        duckdb_threads=3,
+        intake_duckdb_threads=1,
+    )
+    with IntakeSession(settings) as session:
+        [(intake_threads,)] = session.con.execute("select current_setting('threads')").fetchall()
+    con = settings.duckdb()
+    try:
+        [(threads,)] = con.execute("select current_setting('threads')").fetchall()
+    finally:
+        con.close()
+    assert (intake_threads, threads) == (1, 3)
+
+
 def test_dbt_keeps_building_after_a_model_spilled(tmp_path):
     """The project's own profile on a two-model project: the first model spills past a
     64 MB limit, and the second (and its test) still run on the same DuckDB instance.

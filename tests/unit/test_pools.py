@@ -32,6 +32,8 @@ def test_intake_is_mapped_and_outside_the_warehouse_pool(dag_bag):
     intake = dag_bag.dags["collect_submissions"].get_task("intake")
     assert intake.is_mapped
     assert intake.pool != settings.warehouse_pool
+    # bounded: each batch holds its typed rows in memory (Settings.intake_parallel_batches)
+    assert intake.max_active_tis_per_dagrun == settings.intake_parallel_batches
 
 
 def test_every_pool_a_dag_names_is_created(dag_bag):

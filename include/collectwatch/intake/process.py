@@ -126,7 +126,7 @@ class IntakeSession:
             settings.ensure_dirs()
         exists = record or settings.submissions_db.exists()
         self.store = lifecycle.StateStore(settings.submissions_db) if exists else None
-        self.con = settings.duckdb()
+        self.con = settings.duckdb(threads=settings.intake_duckdb_threads)
         self.con.execute(
             f"create table regions as select region_code from "
             f"read_csv('{settings.region_seed}', all_varchar = true, header = true)"
