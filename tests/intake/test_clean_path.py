@@ -58,8 +58,10 @@ def _full_width(digits: str) -> str:
     return "".join(chr(ord(digit) + 0xFEE0) for digit in digits)
 
 
-def _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path) -> None:
-    typed, _ = _full_path_table(settings, path, "lender_portfolio")
+def _assert_kept_on_the_clean_path_as_the_full_path_types_it(
+    settings, path, submission_type="lender_portfolio"
+) -> None:
+    typed, _ = _full_path_table(settings, path, submission_type)
     with IntakeSession(settings, record=False) as session:
         report = session.check(path)
         assert session.clean is not None, report.rule_counts
@@ -74,6 +76,30 @@ def test_cells_the_full_path_normalises_stay_on_the_clean_path(settings, landing
     path = landing.put("lender_portfolio", _padded_full_width_and_grouped)
     assert "," in read_rows(path)[0][2]["balance"]
     _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path)
+
+
+# In the period whatever the offset, the first and the last microsecond included; and
+# hash-like references, which are lowercase hex.
+IN_PERIOD_CONTACTS = {
+    0: "2026-09-30T16:00:00Z",
+    1: "2026-10-05T10:00:00+0800",
+    2: "2026-10-31T23:59:59.999999+08:00",
+    3: "2026-10-31T10:00:00-05:00",
+}
+
+
+def _contacts_with_other_offsets(rows, fieldnames):
+    for index, contact_at in IN_PERIOD_CONTACTS.items():
+        rows[index]["contact_at"] = contact_at
+    rows[4]["debtor_ref"] = "0123456789abcdef" * 4
+    return rows, fieldnames
+
+
+def test_timestamps_in_the_period_with_any_offset_stay_on_the_clean_path(settings, landing):
+    """The clean path finds Beijing's offset without a regular expression; any other offset
+    in the period is as clean, and typed to the same instant."""
+    path = landing.put("contact_events", _contacts_with_other_offsets)
+    _assert_kept_on_the_clean_path_as_the_full_path_types_it(settings, path, "contact_events")
 
 
 def test_accepted_clean_file_is_moved_into_the_raw_zone_and_archive(settings, landing):
