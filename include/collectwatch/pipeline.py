@@ -100,8 +100,9 @@ def intake_registry(settings: Settings) -> dict:
 
 def intake_batch(settings: Settings, paths: list[str]) -> dict:
     """Intake every file of a batch over one connection; each gets its own status and
-    report."""
-    with IntakeSession(settings) as session:
+    report. Batches run side by side (``intake_parallel_batches``), each on
+    ``intake_duckdb_threads`` DuckDB threads."""
+    with IntakeSession(settings, threads=settings.intake_duckdb_threads) as session:
         results = session.intake_many([Path(path) for path in paths])
     return {
         "statuses": dict(Counter(result.status for result in results)),

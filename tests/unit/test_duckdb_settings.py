@@ -44,9 +44,11 @@ def test_a_query_over_the_memory_limit_spills_to_the_data_volume(tmp_path):
     assert settings.duckdb_temp_dir.parent == settings.data_dir
 
 
-def test_intake_connections_take_the_intake_threads(tmp_path):
-    """Intake batches run side by side, so each gets its own (smaller) thread count; the
-    other connections keep ``duckdb_threads``."""
+def test_pipeline_batches_take_the_intake_threads_and_a_lone_session_all(tmp_path, monkeypatch):
+    """Intake batches run side by side, so each gets its own (smaller) thread count; a
+    session alone (the CLI's ``intake`` and ``check``) and every other connection keep
+    ``duckdb_threads``."""
+    from collectwatch import pipeline
     from collectwatch.intake.process import IntakeSession
 
     settings = replace(
@@ -54,14 +56,19 @@ def test_intake_connections_take_the_intake_threads(tmp_path):
         duckdb_threads=3,
         intake_duckdb_threads=1,
     )
-    with IntakeSession(settings) as session:
-        [(intake_threads,)] = session.con.execute("select current_setting('threads')").fetchall()
-    con = settings.duckdb()
-    try:
-        [(threads,)] = con.execute("select current_setting('threads')").fetchall()
-    finally:
-        con.close()
-    assert (intake_threads, threads) == (1, 3)
+    seen = []
+
+    class Recorded(IntakeSession):
+        def intake_many(self, paths):
+            [(threads,)] = self.con.execute("select current_setting('threads')").fetchall()
+            seen.append(threads)
+            return []
+
+    monkeypatch.setattr(pipeline, "IntakeSession", Recorded)
+    pipeline.intake_batch(settings, [])
+    with IntakeSession(settings, record=False) as session:
+        [(alone,)] = session.con.execute("select current_setting('threads')").fetchall()
+    assert (seen, alone) == ([1], 3)
 
 
 def test_dbt_keeps_building_after_a_model_spilled(tmp_path):

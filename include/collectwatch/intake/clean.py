@@ -202,7 +202,7 @@ class CleanBatch:
         # Per file: its first row in the table, its counterparty codes; and the clean
         # files' Q005 and M001 findings (``_cross_file``).
         self.files_table, self.findings_table = f"{self.table}_files", f"{self.table}_findings"
-        self.threads = settings.intake_duckdb_threads
+        [(self.threads,)] = con.execute("select current_setting('threads')").fetchall()
         self.clean_rows: dict[str, int] = {}
         # path -> its typed Parquet, cut and not yet taken
         self.cuts: dict[str, Path] = {}

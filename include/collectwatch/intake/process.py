@@ -117,16 +117,18 @@ class IntakeSession:
     current versions is rewritten once when the session closes.
 
     ``record=False`` is the pre-flight check: nothing is created, moved or registered.
+    ``threads``: DuckDB's threads, ``duckdb_threads`` unless given (a session alone, as
+    the CLI's, uses them all; the pipeline's batches run side by side with fewer each).
     """
 
-    def __init__(self, settings: Settings, record: bool = True):
+    def __init__(self, settings: Settings, record: bool = True, threads: int | None = None):
         self.settings = settings
         self.record = record
         if record:
             settings.ensure_dirs()
         exists = record or settings.submissions_db.exists()
         self.store = lifecycle.StateStore(settings.submissions_db) if exists else None
-        self.con = settings.duckdb(threads=settings.intake_duckdb_threads)
+        self.con = settings.duckdb(threads=threads)
         self.con.execute(
             f"create table regions as select region_code from "
             f"read_csv('{settings.region_seed}', all_varchar = true, header = true)"
