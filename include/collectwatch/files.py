@@ -77,32 +77,51 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_files(contents: dict[Path, bytes]) -> None:
     """Write each file as ``atomic_write_bytes`` does, each folder flushed once after
-    every rename into it (a report's three files: four fsyncs instead of six)."""
+    every rename into it (a report's three files: four fsyncs instead of six). If any write
+    fails, no file is renamed and no temporary is left."""
     renamed = []
-    for path, data in contents.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_sibling(path)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        renamed.append((temporary, path))
+    try:
+        for path, data in contents.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = temporary_sibling(path)
+            renamed.append((temporary, path))
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        for temporary, _ in renamed:
+            temporary.unlink(missing_ok=True)
+        raise
     for temporary, path in renamed:
         os.replace(temporary, path)
     for folder in {path.parent for path in contents}:
         _fsync_dir(folder)
 
 
+@contextmanager
+def staged(path: Path, durable: bool = True) -> Iterator[Path]:
+    """A temporary sibling of ``path`` for its new content: renamed over ``path`` when the
+    block ends (flushed first when ``durable``), deleted if the block fails (a failed
+    query, a full disk), so nothing half-written is left under either name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_sibling(path)
+    try:
+        yield temporary
+        if durable:
+            commit_file(temporary, path)
+        else:
+            os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def atomic_copy(source: Path, destination: Path, durable: bool = True) -> None:
     """Copy ``source`` into place in one rename; ``durable=False`` skips the fsyncs, for a
     copy whose own commit flushes it later (a candidate warehouse: warehouse.swap_in)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(destination)
-    shutil.copyfile(source, temporary)
-    if durable:
-        commit_file(temporary, destination)
-    else:
-        os.replace(temporary, destination)
+    with staged(destination, durable) as temporary:
+        shutil.copyfile(source, temporary)
 
 
 def atomic_move(source: Path, destination: Path) -> None:

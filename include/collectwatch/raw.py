@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
-from collectwatch.files import commit_file, file_lock, temporary_sibling
+from collectwatch.files import file_lock, staged
 from collectwatch.intake.formats import quote, trimmed
 from collectwatch.intake.lifecycle import StateStore, Submission
 
@@ -75,11 +75,9 @@ def typed_columns(
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Write ``query`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(path)
-    con.execute(f"copy ({query}) to '{temporary}' ({PARQUET_OPTIONS})")
-    commit_file(temporary, path)
+    """Write ``query`` to ``path`` atomically (nothing is left if the query fails)."""
+    with staged(path) as temporary:
+        con.execute(f"copy ({query}) to '{temporary}' ({PARQUET_OPTIONS})")
 
 
 def write_current(settings: Settings) -> Path:

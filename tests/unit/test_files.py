@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 
+import duckdb
 import pytest
 
-from collectwatch.files import CHUNK, atomic_write_files, digest_file
+from collectwatch.files import CHUNK, atomic_copy, atomic_write_files, digest_file
+from collectwatch.raw import write_parquet
 
 
 def test_files_are_flushed_renamed_then_their_folders_flushed_once(tmp_path, monkeypatch):
@@ -49,6 +51,46 @@ def test_files_are_flushed_renamed_then_their_folders_flushed_once(tmp_path, mon
     assert sorted(e[1] for e in events[first_rename + len(renames) :]) == sorted(
         [str(reports), str(other)]
     )
+
+
+def _everything_in(folder):
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_a_failed_parquet_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "raw" / "v1.parquet"
+    con = duckdb.connect()
+    write_parquet(con, "select 1 as x", target)
+    before = target.read_bytes()
+    # a query that fails halfway (DuckDB removes its own partial file) ...
+    failing = (
+        "select case when i < 200000 then i::varchar else 'x' end::int from range(300000) t(i)"
+    )
+    with pytest.raises(duckdb.ConversionException):
+        write_parquet(con, failing, target)
+    assert _everything_in(target.parent) == ["v1.parquet"]
+
+    # ... and a file written in full that cannot be flushed (a device error)
+    def fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError):
+        write_parquet(con, "select 2 as x", target)
+    assert _everything_in(target.parent) == ["v1.parquet"]
+    assert target.read_bytes() == before
+
+
+def test_a_failed_copy_or_write_leaves_no_temporary(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        atomic_copy(tmp_path / "missing", tmp_path / "out" / "copy")
+    assert _everything_in(tmp_path / "out") == []
+    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    with pytest.raises(OSError):
+        atomic_write_files(
+            {tmp_path / "out" / "first.json": b"{}", tmp_path / "blocker" / "x.json": b"{}"}
+        )
+    assert _everything_in(tmp_path / "out") == []  # the first file's temporary is gone too
 
 
 @pytest.mark.parametrize(
