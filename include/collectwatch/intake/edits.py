@@ -211,14 +211,12 @@ class _CellRules:
     def _timestamp(self, column: Column, cell: str, present: str) -> None:
         typed = f"try_cast({cell} as timestamptz)"
         month = f"timestamptz '{self.period}-01 00:00:00+08'"
-        # A timestamp with an offset is wrong only outside the period (the month's last
-        # microsecond included); one without an offset is wrong whenever it parses.
-        with_offset = (
-            f"not coalesce({typed} between {month} "
-            f"and {month} + interval 1 month - interval 1 microsecond, true)"
-            if column.kind == "timestamp_in_period"
-            else "false"
-        )
+        in_period = column.kind == "timestamp_in_period"
+        # the month's last microsecond included
+        within = f"{typed} between {month} and {month} + interval 1 month - interval 1 microsecond"
+        # A timestamp with an offset is wrong only outside the period; one without an
+        # offset is wrong whenever it parses.
+        with_offset = f"not coalesce({within}, true)" if in_period else "false"
         wrong = (
             f"case when regexp_matches({cell}, '{OFFSET_PATTERN}') "
             f"then {with_offset} else {typed} is not null end"
@@ -227,11 +225,7 @@ class _CellRules:
         # (V009 if it parses, V001 if not), one with an offset only where it does not parse
         # or (in period) falls outside the period. So a clean cell is parsed once, and the
         # usual offset, Beijing's, is found without the regular expression.
-        in_range = (
-            f"{typed} between {month} and {month} + interval 1 month - interval 1 microsecond"
-            if column.kind == "timestamp_in_period"
-            else f"{typed} is not null"
-        )
+        in_range = within if in_period else f"{typed} is not null"
         offset = f"suffix({cell}, '+08:00') or regexp_matches({cell}, '{OFFSET_PATTERN}')"
         loose = (
             f"{cell} is not null and not coalesce(case when {offset} then {in_range} end, false)"
