@@ -87,9 +87,9 @@ class Settings:
     # Intake runs one batch per mapped task, at most ``intake_parallel_batches`` at once
     # (collect_submissions), each on a DuckDB of ``intake_duckdb_threads`` threads: the
     # batches, not DuckDB's threads, keep the cores busy. Two batches of two threads each
-    # on 2 cores took 14% more CPU and 13% more time than of one thread each (a national
-    # month's contact logs, bench/README.md), and an unbounded fan-out (the executor's
-    # 16 slots) would hold 16 batches in memory at once.
+    # on 2 cores took 14% more CPU and 13% more time than of one thread each (two 1 GiB
+    # batches of national contact logs, bench/README.md "2026-12-06"), and an unbounded
+    # fan-out (the executor's 16 slots) would hold 16 batches in memory at once.
     intake_parallel_batches: int = field(default_factory=lambda: os.cpu_count() or 1)
     intake_duckdb_threads: int = 1
     # dbt's DuckDB. The build runs alone (the warehouse pool's one slot), after the intake
