@@ -5,6 +5,14 @@
     that count; reading that list at run time keeps superseded and unverified versions
     out of the warehouse. When a type has no current submission, the empty typed file in
     raw/_schemas/ stands in, so every model still builds with the right columns.
+
+    hive_partitioning = false: `period` is each file's own column (intake checked it equals
+    the period in its path), not the folder name. With DuckDB's hive partitioning a filter
+    on the period was estimated from the first listed file: about one row for every later
+    period, so a month's rows became the hash table of their join to a small dimension and
+    the second national month's build ran out of memory (int_contact_events_flagged, 58M
+    events, at 4 and at 8 GB). DuckDB still skips the other periods' row groups by their
+    statistics.
 #}
 {% macro current_submissions(submission_type) %}
     {%- set raw_dir = env_var('COLLECTWATCH_RAW_DIR') -%}
@@ -26,9 +34,13 @@
             {%- endfor %}
         ]
         {%- endset -%}
-        read_parquet({{ files }}, union_by_name = {{ 'false' if same_columns(files) else 'true' }}, filename = true)
+        read_parquet({{ files }}, union_by_name = {{ 'false' if same_columns(files) else 'true' }},
+            hive_partitioning = false, filename = true)
     {%- else -%}
-        read_parquet('{{ raw_dir }}/_schemas/{{ submission_type }}.parquet', filename = true)
+        read_parquet(
+            '{{ raw_dir }}/_schemas/{{ submission_type }}.parquet',
+            hive_partitioning = false, filename = true
+        )
     {%- endif -%}
 {% endmacro %}
 
