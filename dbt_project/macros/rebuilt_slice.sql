@@ -17,9 +17,9 @@
     submitter's own column stays the condition: intake rejects a row naming another
     submitter there (V013), so the file filter drops no row of the slice.
 #}
-{% macro rebuilt_slice(submission_type, submitter_column, file_column=none) -%}
+{% macro rebuilt_slice(submission_type, submitter_column, file_column=none, tested=false) -%}
     {%- set changed = run_var('changed_submitters') -%}
-    {{ rebuilt_periods() }}
+    {{ rebuilt_periods(tested=tested) }}
     {%- if changed is mapping %}
     {%- set submitters = changed.get(submission_type, []) %}
     and {{ submitter_column }} in (
@@ -74,8 +74,9 @@
 {#
     Data tests of a per-submitter model test the rows the build rebuilt: a test whose
     `where` is "__rebuilt_slice__ <submission_type> <submitter_column> [<file_column>]"
-    reads only the changed submitters' rows in a partial build (the others were tested when
-    they were built and have not changed since) and every row otherwise. `file_column`
+    reads only the run's periods (macro rebuilt_periods, tested=true) and, in a partial
+    build, only the changed submitters' rows of them (the others were tested when they were
+    built and have not changed since); every row when the run names no periods. `file_column`
     (macro rebuilt_slice) is the relation's raw file column, if it has one; a test reading
     another relation under the same `where` passes that relation's (as_many_rows_as). Any
     other `where` is used as dbt's own get_where_subquery uses it.
@@ -85,7 +86,9 @@
     {%- if where and where.startswith('__rebuilt_slice__') -%}
         {%- set words = where.split()[1:] -%}
         {%- set own_file_column = words[2] if words | length > 2 else none -%}
-        {%- set where = rebuilt_slice(words[0], words[1], file_column or own_file_column) -%}
+        {%- set where = rebuilt_slice(
+            words[0], words[1], file_column or own_file_column, tested=true
+        ) -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}

@@ -18,10 +18,16 @@ pytestmark = pytest.mark.e2e
 
 
 def _dbt(
-    settings, warehouse, target, selector: str, changed_submitters=None, verb: str = "test"
+    settings,
+    warehouse,
+    target,
+    selector: str,
+    changed_submitters=None,
+    verb: str = "test",
+    periods=(BASE_PERIOD, PERIOD),
 ) -> subprocess.CompletedProcess:
     run_values = {
-        "periods": [BASE_PERIOD, PERIOD],
+        "periods": list(periods),
         "as_of": AS_OF,
         "changed_submitters": changed_submitters,
     }
@@ -136,6 +142,36 @@ def test_a_partial_builds_slice_tests_read_only_the_changed_agencys_raw_files(
                 f"and agency_uscc = '{agency}')"
             )
         result = _dbt(settings, copy, tmp_path, selector, changed_submitters)
+        assert (result.returncode != 0) == fails, result.stdout[-3000:]
+
+
+def test_a_nights_slice_tests_read_only_its_periods(first_run, settings, tmp_path):
+    """A night's tests of the contact events read only the periods it builds, not every
+    month the warehouse holds (which made the key test of stg_contact_events 7 -> 21 s
+    on the second national month): an event lost from the month it builds fails the
+    row-count test, one lost from the month before does not (that month was tested when it
+    was built)."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    selector = (
+        "stg_contact_events,test_name:unique_combination "
+        "int_contact_events_flagged,test_name:as_many_rows_as"
+    )
+    passed = _dbt(settings, warehouse, tmp_path, selector, periods=[PERIOD])
+    assert passed.returncode == 0 and "PASS=2 " in passed.stdout, passed.stdout[-3000:]
+    for name in ("as_many_rows_as_int_contact_ev*", "unique_combination_stg_contact_*"):
+        assert f"period in ('{PERIOD}')" in _compiled(tmp_path, name), name
+
+    for period, fails in ((PERIOD, True), (BASE_PERIOD, False)):
+        copy = tmp_path / period / BUILDING
+        copy.parent.mkdir()
+        shutil.copy(warehouse, copy)
+        with duckdb.connect(str(copy)) as con:
+            con.execute(
+                "delete from int_contact_events_flagged where rowid = (select min(rowid) "
+                f"from int_contact_events_flagged where period = '{period}')"
+            )
+        result = _dbt(settings, copy, tmp_path, selector, periods=[PERIOD])
         assert (result.returncode != 0) == fails, result.stdout[-3000:]
 
 
