@@ -50,9 +50,11 @@ def verdicts(results: dict) -> dict[str, bool]:
     """Each target of issue 8 met or not (the contact log's intake only in a run that
     timed the intake by type)."""
     nightly, resubmission = results["nightly"], results["resubmission"]
-    peak = max(nightly["peak_rss_mb"], resubmission["peak_rss_mb"])
+    next_month = results.get("next_month")  # runs before 2026-12-06 had none
+    nights = [nightly, *([next_month] if next_month else [])]
+    peak = max(run["peak_rss_mb"] for run in (*nights, resubmission))
     met = {
-        "nightly_under_10_min": nightly["wall_s"] < TARGETS["nightly_wall_s"],
+        "nightly_under_10_min": all(n["wall_s"] < TARGETS["nightly_wall_s"] for n in nights),
         "peak_under_6_gib": peak < TARGETS["peak_rss_mb"],
         "resubmission_under_60_s": resubmission["wall_s"] < TARGETS["resubmission_wall_s"],
     }
@@ -156,7 +158,8 @@ def _dbt_limit(duckdb: dict) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The short table: every stage of the night, then the resubmission."""
+    """The short table: every stage of the night, the resubmission, then the next month's
+    night (where the run had one)."""
     machine, data = results["machine"], results["data"]
     lines = [
         f"Run {results['date']} on {machine['platform']}, {machine['logical_cpus']} CPUs, "
@@ -187,6 +190,15 @@ def markdown(results: dict) -> str:
         f"| **resubmitted contact log → publication** | | **{resubmission['wall_s']}** | "
         f"{resubmission['cpu_s']} | | **{resubmission['peak_rss_mb']:,}** | | | |"
     )
+    next_month = results.get("next_month")
+    if next_month:
+        for stage in next_month["stages"]:
+            lines.append(_stage_row(f"next month: {stage['name']}", stage))
+        lines.append(
+            f"| **next month ({next_month['period']}, on a warehouse holding "
+            f"{results['period']}): landing → publication** | | **{next_month['wall_s']}** | "
+            f"{next_month['cpu_s']} | | **{next_month['peak_rss_mb']:,}** | | | |"
+        )
     met = verdicts(results)
     contact_log = _contact_log_intake(results)
     intake_target = (
@@ -198,7 +210,7 @@ def markdown(results: dict) -> str:
     )
     lines += [
         "",
-        "Targets: landing → publication under 10 min "
+        f"Targets: landing → publication under 10 min{' (both nights)' if next_month else ''} "
         f"({'met' if met['nightly_under_10_min'] else 'not met'}), peak under 6 GiB "
         f"({'met' if met['peak_under_6_gib'] else 'not met'}), resubmission under 60 s "
         f"({'met' if met['resubmission_under_60_s'] else 'not met'}){intake_target}.",

@@ -21,12 +21,16 @@ from pathlib import Path
 
 from collectwatch import pipeline
 from collectwatch.config import Settings
-from collectwatch.contracts import SUBMISSION_TYPES
+from collectwatch.contracts import SUBMISSION_TYPES, shift_period
 from collectwatch.intake.registry import REGISTRY_TYPE
 from collectwatch.tables import PUBLISHED_TABLES
 
-# The release-status clock: fixed, so reruns publish the same bytes.
-AS_OF = "2026-11-20T02:00:00+08:00"
+
+def as_of(period: str) -> str:
+    """The release-status clock of a period's nights: the 20th of the next month, 02:00
+    Beijing time (after the due date, so the publication is final). Fixed, so reruns
+    publish the same bytes."""
+    return f"{shift_period(period, 1)}-20T02:00:00+08:00"
 
 
 def intake(settings: Settings, args: argparse.Namespace) -> dict:
@@ -91,7 +95,7 @@ def _by_type(batches: list[dict]) -> dict[str, dict]:
 
 def build(settings: Settings, args: argparse.Namespace) -> dict:
     pipeline.recover(settings)
-    return pipeline.build(settings, [args.period], AS_OF)
+    return pipeline.build(settings, [args.period], as_of(args.period))
 
 
 def export(settings: Settings, args: argparse.Namespace) -> dict:

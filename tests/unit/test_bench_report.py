@@ -172,3 +172,33 @@ def test_intake_figures_by_type_span_first_start_to_last_end_and_sum_cpu():
     assert by_type["contact_events"] == {"files": 500, "batches": 2, "wall_s": 10.0, "cpu_s": 32.0}
     assert by_type["complaints"]["wall_s"] == 3.0
     assert list(by_type) == sorted(by_type)
+
+
+def test_the_next_months_night_has_its_rows_and_counts_for_the_night_target(results):
+    """The steady state: the month after lands on a warehouse holding this one; the night
+    target holds for both nights, and its peak counts too."""
+    following = [
+        _stage("intake", 1_000_000, 40.0, 60.0, 3000),
+        _stage("build", 900_000, 600.0, 700.0, 5500),
+        _stage("export", 20_000, 10.0, 9.0, 800),
+        _stage("gate", 20_000, 30.0, 25.0, 900),
+        _stage("release", 20_000, 2.0, 1.0, 200),
+    ]
+    assert report.verdicts(results)["nightly_under_10_min"] is True  # no next month: 182 s
+    results["next_month"] = {"period": "2026-11", "stages": following, **report.totals(following)}
+    met = report.verdicts(results)
+    assert met["nightly_under_10_min"] is False  # the next night: 682 s
+    assert met["peak_under_6_gib"] is True
+    table = report.markdown(results)
+    rows = [line for line in table.splitlines() if line.startswith("| next month: ")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        f"| next month: {name}" for name in ("intake", "build", "export", "gate", "release")
+    ]
+    assert (
+        "| **next month (2026-11, on a warehouse holding 2026-10): landing → publication** "
+        "| | **682.0** |" in table
+    )
+    assert "landing → publication under 10 min (both nights) (not met)" in table
+    following[1]["peak_rss_mb"] = 7000
+    results["next_month"] |= report.totals(following)
+    assert report.verdicts(results)["peak_under_6_gib"] is False
