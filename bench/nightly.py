@@ -89,6 +89,8 @@ class Bench:
             if stage["name"] == "intake":
                 stage["statuses"] = result["statuses"]
                 stage["by_type"] = result["by_type"]
+            if stage["name"] == "build":
+                stage["slowest_nodes"] = result["slowest_nodes"]
             if stage["name"] == "release":
                 stage["new_version"] = result["published"][self.period]["new_version"]
             stage.update(stage_figures(stage))

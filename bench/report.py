@@ -66,6 +66,16 @@ def verdicts(results: dict) -> dict[str, bool]:
     return met
 
 
+def slowest_nodes(run_results: dict, count: int = 8) -> list[dict]:
+    """The ``count`` dbt nodes (models, tests, seeds) that took longest in a build, from its
+    ``run_results.json``: where the build's time goes."""
+    nodes = sorted(run_results["results"], key=lambda node: -node["execution_time"])
+    return [
+        {"node": node["unique_id"].split(".")[2], "s": round(node["execution_time"], 1)}
+        for node in nodes[:count]
+    ]
+
+
 def _contact_log_intake(results: dict) -> dict | None:
     """The contact logs' row of ``intake_by_type``, if it has a ratio to its floor."""
     row = next((r for r in intake_by_type(results) if r["type"] == "contact_events"), None)
@@ -137,6 +147,27 @@ def _intake_lines(results: dict) -> list[str]:
             f"{_x(row['ratio_wall'])} | {_x(row['ratio_cpu'])} |"
         )
     return lines
+
+
+def _slowest_nodes_lines(results: dict) -> list[str]:
+    """Each build's slowest dbt nodes, where the run recorded them (since 2026-12-06)."""
+    builds = [
+        (label, next((s for s in run["stages"] if s["name"] == "build"), {}))
+        for label, run in (
+            ("night", results),
+            ("resubmission", results["resubmission"]),
+            ("next month", results.get("next_month") or {"stages": []}),
+        )
+    ]
+    lines = [
+        f"- {label}: "
+        + ", ".join(f"`{node['node']}` {node['s']}" for node in build["slowest_nodes"])
+        for label, build in builds
+        if build.get("slowest_nodes")
+    ]
+    if not lines:
+        return []
+    return ["", "Each build's slowest dbt nodes (s, from its `run_results.json`):", "", *lines]
 
 
 def _intake_threads(duckdb: dict) -> str:
@@ -216,6 +247,7 @@ def markdown(results: dict) -> str:
         f"({'met' if met['resubmission_under_60_s'] else 'not met'}){intake_target}.",
         "Floors: " + "; ".join(f"{name}: {floor}" for name, floor in FLOORS.items()) + ".",
         *_intake_lines(results),
+        *_slowest_nodes_lines(results),
     ]
     return "\n".join(lines)
 

@@ -19,6 +19,8 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+from report import slowest_nodes
+
 from collectwatch import pipeline
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, shift_period
@@ -95,7 +97,9 @@ def _by_type(batches: list[dict]) -> dict[str, dict]:
 
 def build(settings: Settings, args: argparse.Namespace) -> dict:
     pipeline.recover(settings)
-    return pipeline.build(settings, [args.period], as_of(args.period))
+    result = pipeline.build(settings, [args.period], as_of(args.period))
+    run_results = settings.state_dir / "dbt" / result["run_id"] / "target" / "run_results.json"
+    return {**result, "slowest_nodes": slowest_nodes(json.loads(run_results.read_text()))}
 
 
 def export(settings: Settings, args: argparse.Namespace) -> dict:

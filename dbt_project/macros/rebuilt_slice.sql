@@ -1,5 +1,5 @@
 {#
-    Per-submitter incremental models (strategy 'replace_slice').
+    Per-submitter incremental models (materialization replace_slice).
 
     A model whose every window and group stays within one submitter's rows of one period
     (int_contact_events_flagged: an agency's calls to a debtor) need not rebuild a whole
@@ -40,7 +40,7 @@
 {%- endmacro %}
 
 {#
-    The rows a 'replace_slice' model rebuilds, when it is built incrementally, read from
+    The rows a replace_slice model rebuilds, when it is built incrementally, read from
     its source; slice['source_file_column']: the source's raw file column, if it has one.
 #}
 {% macro rebuilt_slice_filter(slice) -%}
@@ -49,26 +49,6 @@
             slice['submission_type'], slice['submitter_column'], slice.get('source_file_column')
         ) }}
     {%- endif -%}
-{%- endmacro %}
-
-{#
-    The strategy: delete the model's slice, insert what it built for it. Unlike
-    delete+insert on a unique key, a submitter whose rows are gone (a withdrawn log) loses
-    them too.
-#}
-{% macro get_incremental_replace_slice_sql(arg_dict) -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    {#- the model's config: meta={'rebuilt_slice': slice}, as passed to rebuilt_slice_filter -#}
-    {%- set slice = (config.get('meta') or {}).get('rebuilt_slice') -%}
-    {%- if not slice -%}
-        {{ exceptions.raise_compiler_error(
-            "a replace_slice model needs meta.rebuilt_slice: submission_type, submitter_column") }}
-    {%- endif -%}
-    delete from {{ arg_dict['target_relation'] }}
-    where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }};
-
-    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-    select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
 
 {#

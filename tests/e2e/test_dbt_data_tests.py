@@ -25,13 +25,14 @@ def _dbt(
     changed_submitters=None,
     verb: str = "test",
     periods=(BASE_PERIOD, PERIOD),
+    options: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     run_values = {
         "periods": list(periods),
         "as_of": AS_OF,
         "changed_submitters": changed_submitters,
     }
-    command = [*dbt_command(settings, verb, target), "--select", selector]
+    command = [*dbt_command(settings, verb, target), "--select", selector, *options]
     return subprocess.run(
         command,
         env={**dbt_environment(settings, warehouse), RUN_VALUES_ENV: json.dumps(run_values)},
@@ -173,6 +174,64 @@ def test_a_nights_slice_tests_read_only_its_periods(first_run, settings, tmp_pat
             )
         result = _dbt(settings, copy, tmp_path, selector, periods=[PERIOD])
         assert (result.returncode != 0) == fails, result.stdout[-3000:]
+
+
+def _flag_of_first_event(con, period: str) -> bool:
+    return con.execute(
+        "select is_postcard from int_contact_events_flagged "
+        f"where period = '{period}' order by event_id limit 1"
+    ).fetchone()[0]
+
+
+def _tamper_first_event(con, period: str) -> None:
+    con.execute(
+        "update int_contact_events_flagged set is_postcard = not is_postcard "
+        "where event_id = (select min(event_id) from int_contact_events_flagged "
+        f"where period = '{period}') and period = '{period}'"
+    )
+
+
+def test_a_replace_slice_model_rebuilds_its_slice_in_place(first_run, settings, tmp_path):
+    """Materialization replace_slice, built incrementally for one period: that period's rows
+    are built again (a flag tampered with there is restored) straight into the table, with
+    no temporary copy; another period's rows are not touched (a flag tampered with there
+    stays). A model whose columns are no longer the table's fails, naming the column, and
+    loses no row; --full-refresh builds it again."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        published = {p: _flag_of_first_event(con, p) for p in (BASE_PERIOD, PERIOD)}
+        rows = con.execute("select count(*) from int_contact_events_flagged").fetchone()[0]
+        for period in (BASE_PERIOD, PERIOD):
+            _tamper_first_event(con, period)
+
+    built = _dbt(settings, warehouse, tmp_path, "int_contact_events_flagged", verb="run",
+                 periods=[PERIOD])  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert _flag_of_first_event(con, PERIOD) == published[PERIOD]
+        assert _flag_of_first_event(con, BASE_PERIOD) != published[BASE_PERIOD]
+        assert con.execute("select count(*) from int_contact_events_flagged").fetchone()[0] == rows
+    [run_sql] = (tmp_path / "target" / "run").rglob("int_contact_events_flagged.sql")
+    assert "insert into" in run_sql.read_text() and "__dbt_tmp" not in run_sql.read_text()
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table int_contact_events_flagged add column stale_flag boolean")
+    refused = _dbt(settings, warehouse, tmp_path, "int_contact_events_flagged", verb="run",
+                   periods=[PERIOD])  # fmt: skip
+    assert refused.returncode != 0
+    assert "only in the table: stale_flag BOOLEAN" in refused.stdout, refused.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from int_contact_events_flagged").fetchone()[0] == rows
+
+    rebuilt = _dbt(settings, warehouse, tmp_path, "int_contact_events_flagged", verb="run",
+                   periods=[PERIOD], options=("--full-refresh",))  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = [c[0] for c in con.execute("describe int_contact_events_flagged").fetchall()]
+        assert "stale_flag" not in columns
+        assert {p: _flag_of_first_event(con, p) for p in (BASE_PERIOD, PERIOD)} == published
+        assert con.execute("select count(*) from int_contact_events_flagged").fetchone()[0] == rows
 
 
 def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, settings, tmp_path):

@@ -202,3 +202,33 @@ def test_the_next_months_night_has_its_rows_and_counts_for_the_night_target(resu
     following[1]["peak_rss_mb"] = 7000
     results["next_month"] |= report.totals(following)
     assert report.verdicts(results)["peak_under_6_gib"] is False
+
+
+def test_slowest_nodes_are_a_builds_longest_dbt_nodes_by_name():
+    run_results = {
+        "results": [
+            {"unique_id": "model.collectwatch.stg_complaints", "execution_time": 0.41},
+            {
+                "unique_id": "model.collectwatch.int_contact_events_flagged",
+                "execution_time": 107.23,
+            },
+            {
+                "unique_id": "test.collectwatch.unique_combination_stg_x.1a2b",
+                "execution_time": 7.26,
+            },
+        ]
+    }
+    assert report.slowest_nodes(run_results, 2) == [
+        {"node": "int_contact_events_flagged", "s": 107.2},
+        {"node": "unique_combination_stg_x", "s": 7.3},
+    ]
+
+
+def test_markdown_lists_each_builds_slowest_nodes_where_recorded(results):
+    assert "slowest dbt nodes" not in report.markdown(results)  # runs before 2026-12-06
+    results["stages"][1]["slowest_nodes"] = [{"node": "int_contact_events_flagged", "s": 90.5}]
+    results["resubmission"]["stages"][1]["slowest_nodes"] = [{"node": "stg_x", "s": 4.0}]
+    text = report.markdown(results)
+    assert "- night: `int_contact_events_flagged` 90.5" in text
+    assert "- resubmission: `stg_x` 4.0" in text
+    assert "- next month" not in text

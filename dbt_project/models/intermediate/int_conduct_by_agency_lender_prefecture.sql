@@ -1,10 +1,8 @@
 {%- set slice = {'submission_type': 'contact_events', 'submitter_column': 'agency_uscc'} -%}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='replace_slice',
+        materialized='replace_slice',
         meta={'rebuilt_slice': slice},
-        on_schema_change='fail',
     )
 }}
 

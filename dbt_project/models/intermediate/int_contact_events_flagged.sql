@@ -5,10 +5,8 @@
 } -%}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='replace_slice',
+        materialized='replace_slice',
         meta={'rebuilt_slice': slice},
-        on_schema_change='fail',
     )
 }}
 
