@@ -71,9 +71,16 @@ def slowest_nodes(run_results: dict, count: int = 8) -> list[dict]:
     ``run_results.json``: where the build's time goes."""
     nodes = sorted(run_results["results"], key=lambda node: -node["execution_time"])
     return [
-        {"node": node["unique_id"].split(".")[2], "s": round(node["execution_time"], 1)}
+        {"node": _node_name(node["unique_id"]), "s": round(node["execution_time"], 1)}
         for node in nodes[:count]
     ]
+
+
+def _node_name(unique_id: str) -> str:
+    """A node's name: a model's, seed's or data test's own; a unit test's with its model's
+    (its unique id is unit_test.<project>.<model>.<name>)."""
+    kind, _, name, *rest = unique_id.split(".")
+    return f"{name} unit test {rest[0]}" if kind == "unit_test" else name
 
 
 def _contact_log_intake(results: dict) -> dict | None:

@@ -216,11 +216,13 @@ def test_slowest_nodes_are_a_builds_longest_dbt_nodes_by_name():
                 "unique_id": "test.collectwatch.unique_combination_stg_x.1a2b",
                 "execution_time": 7.26,
             },
+            {"unique_id": "unit_test.collectwatch.stg_x.keeps_rows", "execution_time": 1.04},
         ]
     }
-    assert report.slowest_nodes(run_results, 2) == [
+    assert report.slowest_nodes(run_results, 3) == [
         {"node": "int_contact_events_flagged", "s": 107.2},
         {"node": "unique_combination_stg_x", "s": 7.3},
+        {"node": "stg_x unit test keeps_rows", "s": 1.0},
     ]
 
 
