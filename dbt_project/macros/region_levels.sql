@@ -35,8 +35,13 @@
     run names some (a night always does): the other periods' rows were tested when they
     were built and cannot have changed since (a period whose submissions change is rebuilt),
     so a night's tests do not grow with the history the warehouse keeps.
+    file_column: over a staging model that reads the raw zone, its rows' raw file column;
+    the condition then also names the periods' folders (raw/<type>/period=<P>/...), so
+    DuckDB opens only those files instead of every month's footers to test their `period`
+    statistics (the reads of a staging model grew with every month kept). `period` stays the
+    condition: intake rejects a file whose rows name another period than its folder.
 #}
-{% macro rebuilt_periods(column='period', previous_months=[], tested=false) %}
+{% macro rebuilt_periods(column='period', previous_months=[], tested=false, file_column=none) %}
     {%- set periods = run_var('periods') -%}
     {%- if is_incremental() or (tested and periods | length > 0) -%}
         {%- if periods | length == 0 -%}
@@ -47,6 +52,13 @@
         {%- endset -%}
         {%- if previous_months | length == 0 -%}
             {{ column }} in ({{ listed }})
+            {%- if file_column %}
+            and (
+                {%- for p in periods -%}
+                    contains({{ file_column }}, '/period={{ p }}/'){{ " or " if not loop.last }}
+                {%- endfor -%}
+            )
+            {%- endif -%}
         {%- else -%}
             {{ column }} in (
                 select {{ period_before('rebuilt.period', 'lags.months') }}
@@ -59,9 +71,9 @@
     {%- endif -%}
 {% endmacro %}
 
-{% macro rebuilt_periods_filter(column='period', previous_months=[]) %}
+{% macro rebuilt_periods_filter(column='period', previous_months=[], file_column=none) %}
     {%- if is_incremental() -%}
-        where {{ rebuilt_periods(column, previous_months) }}
+        where {{ rebuilt_periods(column, previous_months, file_column=file_column) }}
     {%- endif -%}
 {% endmacro %}
 

@@ -13,7 +13,8 @@ received or decided after the earliest of those publications' runs started (a pe
 marts also read the month before and the year before); the submission log
 (``stg_submissions``: coverage and timeliness) changes with every intake and is always
 rebuilt. Models whose windows stay within one submitter's rows (the contact events' flags
-and their per-agency counts) rebuild only the changed submitters' rows of the periods
+and their per-agency counts, the lenders' placed portfolio and assignment rows) rebuild
+only the changed submitters' rows of the periods
 (dbt macro rebuilt_slice): one agency's corrected log re-sorts its own events, not the
 month's tens of millions.
 """

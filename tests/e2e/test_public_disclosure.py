@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,8 @@ from collectwatch import pipeline, tables
 from collectwatch.orchestration import run_embedded
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD
+
+CENT = Decimal("0.01")
 
 pytestmark = pytest.mark.e2e
 
@@ -541,10 +544,26 @@ def _corrected_contact_log(settings, submitted) -> str:
     corrected = events["target"] == "emergency_contact"
     assert corrected.any()
     events.loc[corrected, "target"] = "debtor"
-    landed = settings.landing_dir / log.parent.name / log.name
+    return _land_again(settings, log, events)
+
+
+def _land_again(settings, original: Path, corrected: pd.DataFrame) -> str:
+    """``corrected`` landed under ``original``'s name by its submitter; the submitter."""
+    landed = settings.landing_dir / original.parent.name / original.name
     landed.parent.mkdir(parents=True, exist_ok=True)
-    events.to_csv(landed, index=False)
-    return log.parent.name
+    corrected.to_csv(landed, index=False)
+    return original.parent.name
+
+
+def _republished(settings, resubmitted: str) -> dict:
+    """The night after a resubmission by ``resubmitted`` (a submitter): its new version's
+    manifest."""
+    before = _latest_manifest(settings)
+    outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
+    assert outcome["state"] == "success", outcome
+    after = _latest_manifest(settings)
+    assert after["version"] == before["version"] + 1, resubmitted
+    return after
 
 
 def _agencies_with_contact_logs(submitted) -> int:
@@ -562,12 +581,7 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
 ):
     before = _latest_manifest(settings)
     agency = _corrected_contact_log(settings, submitted)
-
-    outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
-
-    assert outcome["state"] == "success", outcome
-    after = _latest_manifest(settings)
-    assert after["version"] == before["version"] + 1
+    after = _republished(settings, agency)
     # a partial build (other tests of the session may have submitted other types since)
     assert after["dbt_selection"][:1] == ["stg_submissions+"]
     assert "stg_contact_events+" in after["dbt_selection"]
@@ -595,6 +609,33 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     assert any("conduct_compliance" in path for path in differing)
     assert not any("outsourcing_by_region" in path for path in differing)
     # the full build from the raw zone publishes exactly the same files
+    versions = _version_dirs(settings)
+    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
+    assert _version_dirs(settings) == versions
+
+
+def _corrected_portfolio(settings, submitted) -> str:
+    """A lender's portfolio again, corrected: one row's in-house recoveries a cent lower."""
+    report = min(p for p in submitted.files if p.name.startswith("lender_portfolio__"))
+    rows = pd.read_csv(report, dtype=str, keep_default_na=False)
+    row = rows.index[rows["recovered_inhouse"].map(Decimal) > 0][0]
+    rows.loc[row, "recovered_inhouse"] = str(Decimal(rows.loc[row, "recovered_inhouse"]) - CENT)
+    return _land_again(settings, report, rows)
+
+
+def test_a_corrected_portfolio_rebuilds_its_lenders_rows_as_a_full_build_would(
+    first_run, settings, submitted
+):
+    """The lenders' placed rows (int_portfolio_by_prefecture, materialization
+    replace_slice) are rebuilt for the lender that resubmitted only, and what is published
+    is what a full build from the raw zone publishes."""
+    lender = _corrected_portfolio(settings, submitted)
+    after = _republished(settings, lender)
+    assert "stg_lender_portfolio+" in after["dbt_selection"]
+    assert after["dbt_changed_submitters"]["lender_portfolio"] == [lender]
+    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    placed = (executed / "models/intermediate/int_portfolio_by_prefecture.sql").read_text()
+    assert "delete from" in placed and f"lender_uscc in ('{lender}')" in placed
     versions = _version_dirs(settings)
     assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
     assert _version_dirs(settings) == versions

@@ -25,7 +25,9 @@
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}
-    {%- set backup_relation = make_backup_relation(target_relation, 'table') -%}
+    {%- set backup_relation = make_backup_relation(
+        target_relation, 'table' if existing_relation is none else existing_relation.type
+    ) -%}
     {%- set incremental = is_incremental() -%}
 
     {{ drop_relation_if_exists(load_cached_relation(intermediate_relation)) }}
