@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -61,3 +62,26 @@ def published(settings: Settings, table: str, period: str = PERIOD) -> pd.DataFr
     pointer = json.loads((settings.publish_dir / period / "latest.json").read_text())
     folder = settings.publish_dir / period / pointer["path"] / "internal"
     return pd.read_parquet(folder / f"{table}.parquet")
+
+
+def hash_tables(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    """The build side (the hash table: the right child) of each hash join in ``sql``'s
+    physical plan, as a plan node with its children."""
+    [(_, plan)] = con.execute(f"explain (format json) {sql}").fetchall()
+    tables, nodes = [], json.loads(plan)
+    while nodes:
+        node = nodes.pop()
+        if node["name"] == "HASH_JOIN":
+            tables.append(node["children"][1])
+        nodes.extend(node.get("children", []))
+    return tables
+
+
+def hash_table_sides(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The operator on the build side of each hash join in ``sql``'s physical plan."""
+    return [table["name"] for table in hash_tables(con, sql)]
+
+
+def operators(node: dict) -> set[str]:
+    """Every operator of a plan node's subtree."""
+    return {node["name"]}.union(*(operators(child) for child in node.get("children", [])))

@@ -18,7 +18,7 @@ from collectwatch.config import Settings
 from collectwatch.files import sha256_file
 from collectwatch.orchestration import run_embedded
 
-from .conftest import AS_OF, BASE_PERIOD, PERIOD, published
+from .conftest import AS_OF, BASE_PERIOD, PERIOD, hash_table_sides, published
 
 pytestmark = pytest.mark.e2e
 
@@ -181,19 +181,6 @@ def test_analysts_read_the_warehouse_read_only(first_run, settings):
     assert rows > 20 and "Outsourcing" in comment
 
 
-def _hash_table_sides(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
-    """The operator on the build side (the hash table: the right child) of each hash join
-    in ``sql``'s physical plan."""
-    [(_, plan)] = con.execute(f"explain (format json) {sql}").fetchall()
-    sides, nodes = [], json.loads(plan)
-    while nodes:
-        node = nodes.pop()
-        if node["name"] == "HASH_JOIN":
-            sides.append(node["children"][1]["name"])
-        nodes.extend(node.get("children", []))
-    return sides
-
-
 @pytest.mark.parametrize("period", [BASE_PERIOD, PERIOD])
 def test_a_periods_events_are_never_the_hash_table_of_a_join(first_run, settings, period):
     """A staging view lists every period's raw files (raw/<type>/period=<P>/...). With
@@ -204,7 +191,7 @@ def test_a_periods_events_are_never_the_hash_table_of_a_join(first_run, settings
     dimension (3,217 regions; ~9,000 events a month here) as the hash table."""
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     try:
-        sides = _hash_table_sides(
+        sides = hash_table_sides(
             con,
             "select count(*) from stg_contact_events join regions using (region_code) "
             f"where period = '{period}'",

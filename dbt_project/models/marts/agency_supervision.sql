@@ -13,7 +13,7 @@ conduct as (
 caseload as (
 
     select * from {{ ref('stg_agency_caseload') }}
-    {{ rebuilt_periods_filter(file_column='raw_file') }}
+    {{ rebuilt_periods_filter() }}
 
 ),
 

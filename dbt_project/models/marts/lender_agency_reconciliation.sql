@@ -20,7 +20,7 @@ assigned as (
         sum(commission_paid) as commission_paid
 
     from {{ ref('stg_agency_assignment') }}
-    {{ rebuilt_periods_filter(file_column='raw_file') }}
+    {{ rebuilt_periods_filter() }}
     group by all
 
 ),
@@ -38,7 +38,7 @@ received as (
         sum(commission_received) as commission_received
 
     from {{ ref('stg_agency_caseload') }}
-    {{ rebuilt_periods_filter(file_column='raw_file') }}
+    {{ rebuilt_periods_filter() }}
     group by all
 
 ),
