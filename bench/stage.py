@@ -26,6 +26,7 @@ from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, shift_period
 from collectwatch.intake.registry import REGISTRY_TYPE
 from collectwatch.tables import PUBLISHED_TABLES
+from collectwatch.warehouse import run_results_path
 
 
 def as_of(period: str) -> str:
@@ -98,8 +99,8 @@ def _by_type(batches: list[dict]) -> dict[str, dict]:
 def build(settings: Settings, args: argparse.Namespace) -> dict:
     pipeline.recover(settings)
     result = pipeline.build(settings, [args.period], as_of(args.period))
-    run_results = settings.state_dir / "dbt" / result["run_id"] / "target" / "run_results.json"
-    return {**result, "slowest_nodes": slowest_nodes(json.loads(run_results.read_text()))}
+    run_results = json.loads(run_results_path(settings, result["run_id"]).read_text())
+    return {**result, "slowest_nodes": slowest_nodes(run_results)}
 
 
 def export(settings: Settings, args: argparse.Namespace) -> dict:

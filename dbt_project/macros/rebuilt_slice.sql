@@ -30,13 +30,21 @@
         {%- endfor -%}
     )
     {%- if file_column and submitters %}
-    and (
-        {%- for uscc in submitters -%}
-            contains({{ file_column }}, '/submitter={{ uscc }}/'){{ " or " if not loop.last }}
+    and {{ in_raw_folders(file_column, 'submitter', submitters) }}
+    {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The raw files under one of the folders raw/<type>/.../<key>=<value>/ (a value of
+    `values`), by their path in `file_column`: DuckDB opens only those files.
+#}
+{% macro in_raw_folders(file_column, key, values) -%}
+    (
+        {%- for value in values -%}
+            contains({{ file_column }}, '/{{ key }}={{ value }}/'){{ " or " if not loop.last }}
         {%- endfor -%}
     )
-    {%- endif -%}
-    {%- endif -%}
 {%- endmacro %}
 
 {#

@@ -55,11 +55,7 @@
         {%- if previous_months | length == 0 -%}
             {{ column }} in ({{ listed }})
             {%- if file_column and tested %}
-            and (
-                {%- for p in periods -%}
-                    contains({{ file_column }}, '/period={{ p }}/'){{ " or " if not loop.last }}
-                {%- endfor -%}
-            )
+            and {{ in_raw_folders(file_column, 'period', periods) }}
             {%- endif -%}
         {%- else -%}
             {{ column }} in (

@@ -223,6 +223,16 @@ def dbt_command(settings: Settings, verb: str, target_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def dbt_run_dir(settings: Settings, run_id: str) -> Path:
+    """Where a night's ``dbt build`` keeps its target, logs and output."""
+    return settings.state_dir / "dbt" / run_id
+
+
+def run_results_path(settings: Settings, run_id: str) -> Path:
+    """dbt's ``run_results.json`` of a night's build: each node's status and time."""
+    return dbt_run_dir(settings, run_id) / "target" / "run_results.json"
+
+
 def run_dbt_build(
     settings: Settings,
     candidate: Path,
@@ -235,7 +245,7 @@ def run_dbt_build(
     """``dbt build`` of every model and test (or of a ``partial`` build's) against
     ``candidate``, for ``periods``."""
 
-    target_dir = settings.state_dir / "dbt" / run_id
+    target_dir = dbt_run_dir(settings, run_id)
     # The run's own values travel in an env var, not --vars (see macro run_var): dbt
     # parses the whole project again whenever --vars change.
     run_values = {
@@ -272,7 +282,7 @@ def run_dbt_build(
         raise DbtBuildFailed(
             f"dbt build failed for {periods} (log: {log_path}):\n" + "\n".join(failures[-20:])
         )
-    run_results = json.loads((target_dir / "target" / "run_results.json").read_text())
+    run_results = json.loads(run_results_path(settings, run_id).read_text())
     return Build(
         run_id=run_id,
         candidate=str(candidate),

@@ -72,15 +72,10 @@
 #}
 {% macro replace_slice_columns(relation, sql) %}
     {%- set table_columns = run_query('describe ' ~ relation) -%}
-    {%- set query_columns = run_query('describe select * from (' ~ sql ~ '\n) as model_query') -%}
-    {%- set table = [] -%}
-    {%- for row in table_columns.rows -%}
-        {%- do table.append(row['column_name'] ~ ' ' ~ row['column_type']) -%}
-    {%- endfor -%}
-    {%- set query = [] -%}
-    {%- for row in query_columns.rows -%}
-        {%- do query.append(row['column_name'] ~ ' ' ~ row['column_type']) -%}
-    {%- endfor -%}
+    {%- set table = described_columns(table_columns) -%}
+    {%- set query = described_columns(
+        run_query('describe select * from (' ~ sql ~ '\n) as model_query')
+    ) -%}
     {%- if table != query -%}
         {{ exceptions.raise_compiler_error(
             relation ~ ": the model's columns are not the table's (only in the model: "
@@ -93,4 +88,13 @@
         {%- do quoted.append(adapter.quote(row['column_name'])) -%}
     {%- endfor -%}
     {{ return(quoted) }}
+{% endmacro %}
+
+{# "<name> <type>" of each column a DESCRIBE listed, in order. #}
+{% macro described_columns(described) %}
+    {%- set columns = [] -%}
+    {%- for row in described.rows -%}
+        {%- do columns.append(row['column_name'] ~ ' ' ~ row['column_type']) -%}
+    {%- endfor -%}
+    {{ return(columns) }}
 {% endmacro %}
