@@ -19,7 +19,7 @@
 #}
 {% macro rebuilt_slice(submission_type, submitter_column, file_column=none, tested=false) -%}
     {%- set changed = run_var('changed_submitters') -%}
-    {{ rebuilt_periods(tested=tested, file_column=file_column) }}
+    {{ rebuilt_periods(tested=tested) }}
     {%- if changed is mapping %}
     {%- set submitters = changed.get(submission_type, []) %}
     and {{ submitter_column }} in (

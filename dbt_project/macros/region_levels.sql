@@ -35,15 +35,10 @@
     run names some (a night always does): the other periods' rows were tested when they
     were built and cannot have changed since (a period whose submissions change is rebuilt),
     so a night's tests do not grow with the history the warehouse keeps.
-    file_column (tests only): over a staging model that reads the raw zone, its rows' raw
-    file column; a test's condition then also names the periods' folders
-    (raw/<type>/period=<P>/...), so DuckDB opens only those files instead of every month's
-    footers to test their `period` statistics (a staging test grew with every month kept).
-    `period` stays the condition: intake rejects a file whose rows name another period than
-    its folder. Not in a model: DuckDB estimates such a filter at a few rows, and a month's
-    58M events became the hash table of their join to the regions (out of memory at 4 GB).
+    Over a staging model the period is a constant of each period's read (macro
+    current_submissions): DuckDB opens only the run's periods' files.
 #}
-{% macro rebuilt_periods(column='period', previous_months=[], tested=false, file_column=none) %}
+{% macro rebuilt_periods(column='period', previous_months=[], tested=false) %}
     {%- set periods = run_var('periods') -%}
     {%- if is_incremental() or (tested and periods | length > 0) -%}
         {%- if periods | length == 0 -%}
@@ -54,9 +49,6 @@
         {%- endset -%}
         {%- if previous_months | length == 0 -%}
             {{ column }} in ({{ listed }})
-            {%- if file_column and tested %}
-            and {{ in_raw_folders(file_column, 'period', periods) }}
-            {%- endif -%}
         {%- else -%}
             {{ column }} in (
                 select {{ period_before('rebuilt.period', 'lags.months') }}

@@ -110,9 +110,11 @@ def write_current(settings: Settings) -> Path:
                     for s in current
                 ],
             )
+            _record_columns(con, settings)
             write_parquet(
                 con,
-                "select * from current_versions order by submission_id",
+                "select v.*, c.raw_columns from current_versions as v"
+                " left join raw_columns as c using (raw_path) order by submission_id",
                 settings.current_manifest,
             )
             _write_schemas(con, settings.raw_dir / "_schemas")
@@ -120,6 +122,47 @@ def write_current(settings: Settings) -> Path:
         finally:
             con.close()
     return settings.current_manifest
+
+
+def _record_columns(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Table ``raw_columns``: each current raw file's column signature (its columns' names
+    and types in order), for dbt to know whether one type's files share one schema without
+    reading every file's footer at every build (~0.25 s per 2,400 files, paid again for
+    every month the raw zone keeps). A raw file is written once and never changed, so the
+    previous manifest's signatures hold; only files it does not list are read."""
+    con.execute(
+        "create or replace temporary table raw_columns (raw_path varchar, raw_columns varchar)"
+    )
+    manifest = settings.current_manifest
+    if manifest.exists():
+        listed = {row[0] for row in con.execute(f"describe select * from '{manifest}'").fetchall()}
+        if "raw_columns" in listed:
+            con.execute(
+                f"insert into raw_columns select raw_path, raw_columns from '{manifest}'"
+                " where raw_columns is not null"
+            )
+    new_paths = [
+        row[0]
+        for row in con.execute(
+            "select raw_path from current_versions where raw_path not in"
+            " (select raw_path from raw_columns) order by raw_path"
+        ).fetchall()
+    ]
+    if not new_paths:
+        return
+    raw_dir = f"{settings.raw_dir}/"
+    con.execute(
+        """
+        insert into raw_columns
+        select
+            file_name[length($raw_dir) + 1:] as raw_path,
+            string_agg(name || ' ' || duckdb_type, ', ' order by column_id) as raw_columns
+        from parquet_schema($files)
+        where column_id > 0
+        group by file_name
+        """,
+        {"raw_dir": raw_dir, "files": [raw_dir + path for path in new_paths]},
+    )
 
 
 # The lifecycle columns dbt sees: identifiers, key, status and times. File names, hashes,

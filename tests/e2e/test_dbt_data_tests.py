@@ -4,12 +4,14 @@ by real dbt against a copy of the warehouse the shared pipeline run published.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
 import duckdb
 import pytest
 
+from collectwatch.raw import write_current
 from collectwatch.warehouse import BUILDING, RUN_VALUES_ENV, dbt_command, dbt_environment
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD, hash_tables, operators
@@ -267,8 +269,7 @@ def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, sett
     assert built.returncode == 0, built.stdout[-3000:]
     assert "union_by_name = false" in _compiled(tmp_path, selector)
 
-    older = settings.with_data_dir(tmp_path / "older")
-    shutil.copytree(settings.raw_dir, older.raw_dir)
+    older = _copied_raw_zone(settings, tmp_path / "older")
     with duckdb.connect() as con:
         [(raw_path,)] = con.execute(
             f"select raw_path from read_parquet('{older.current_manifest}') "
@@ -281,6 +282,9 @@ def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, sett
             f"to '{path}.tmp' (format parquet)"
         )
     (path.parent / f"{path.name}.tmp").replace(path)
+    # The manifest as written before signatures were recorded: each is read from its file.
+    older.current_manifest.unlink()
+    write_current(older)
     built = _dbt(older, warehouse, tmp_path, selector, verb="run")
     assert built.returncode == 0, built.stdout[-3000:]
     assert "union_by_name = true" in _compiled(tmp_path, selector)
@@ -292,3 +296,45 @@ def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, sett
         ).fetchall()
     assert by_file[1] == (True, rows, 0)
     assert by_file[0][0] is False and by_file[0][2] == by_file[0][1] > 0
+
+
+def _copied_raw_zone(settings, data_dir):
+    """Settings over a copy of the shared run's raw zone and state store."""
+    copied = settings.with_data_dir(data_dir)
+    shutil.copytree(settings.raw_dir, copied.raw_dir)
+    shutil.copytree(settings.submissions_db.parent, copied.submissions_db.parent)
+    return copied
+
+
+def test_a_staging_read_of_one_period_opens_only_that_periods_files(first_run, settings, tmp_path):
+    """A staging view reads each period's files apart (macro current_submissions): a filter
+    on the period drops the other periods' reads before any file is opened, so a night's
+    reads do not grow with the months the raw zone keeps. Proved with the earlier month's
+    raw files made unreadable (all but the first, which creating the view reads): the later
+    month still reads, and its tests still pass; the earlier month, or every month, does
+    not read."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    damaged = _copied_raw_zone(settings, tmp_path / "damaged")
+    # all but the first: creating the view reads the first file of each period's read
+    earlier = sorted(
+        (damaged.raw_dir / "contact_events" / f"period={BASE_PERIOD}").rglob("*.parquet")
+    )
+    earlier = earlier[1:]
+    assert earlier
+    for path in earlier:
+        path.write_bytes(b"not parquet")
+    selector = "stg_contact_events"
+    built = _dbt(damaged, warehouse, tmp_path, selector, verb="build", periods=[PERIOD])
+    assert built.returncode == 0 and "ERROR=0" in built.stdout, built.stdout[-3000:]
+    assert "PASS=0" not in built.stdout
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        count = "select count(*) from stg_contact_events where period = ?"
+        assert con.execute(count, [PERIOD]).fetchone()[0] > 0
+        for query, parameters in (
+            (count, [BASE_PERIOD]),
+            ("select count(*) from stg_contact_events", []),
+        ):
+            with pytest.raises(duckdb.Error, match=re.escape(f"period={BASE_PERIOD}/")):
+                con.execute(query, parameters).fetchall()

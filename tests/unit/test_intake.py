@@ -85,6 +85,46 @@ def test_clean_files_are_accepted_into_the_raw_zone(settings, generated):
     assert len(list(settings.archive_dir.iterdir())) == 5
 
 
+def _recorded_columns(settings) -> dict[str, str]:
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select submission_type, raw_columns from '{settings.current_manifest}'"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_the_manifest_records_each_raw_files_columns_reading_each_file_once(settings, generated):
+    """Each current version's column signature (names and types in order) is in the
+    manifest, as its raw file declares them; a later decision keeps the signatures already
+    recorded without opening those files again (a raw file never changes): here one made
+    unreadable after its intake."""
+    intake_file(_land(settings, generated, "contact_events"), settings)
+    recorded = _recorded_columns(settings)
+    raw_file = settings.raw_dir / _current_raw_path(settings, "contact_events")
+    with duckdb.connect() as con:
+        declared = con.execute(
+            f"describe select * from read_parquet('{raw_file}', hive_partitioning = false)"
+        ).fetchall()
+    assert recorded["contact_events"] == ", ".join(f"{name} {kind}" for name, kind, *_ in declared)
+    assert recorded["contact_events"] != recorded["institution_registry"]
+
+    raw_file.write_bytes(b"not parquet")
+    accepted = intake_file(_land(settings, generated, "complaints"), settings)
+    assert accepted.status == lifecycle.ACCEPTED, accepted.report.rule_counts
+    again = _recorded_columns(settings)
+    assert again["contact_events"] == recorded["contact_events"]
+    assert again["complaints"].startswith("period VARCHAR, ")
+
+
+def _current_raw_path(settings, submission_type: str) -> str:
+    with duckdb.connect() as con:
+        [(raw_path,)] = con.execute(
+            f"select raw_path from '{settings.current_manifest}' where submission_type = ?",
+            [submission_type],
+        ).fetchall()
+    return raw_path
+
+
 def _plant_portfolio_defects(rows, fieldnames):
     rows[0]["lender_uscc"] = rows[0]["lender_uscc"][:-1] + (
         "A" if rows[0]["lender_uscc"][-1] != "A" else "B"
