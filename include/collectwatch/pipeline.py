@@ -38,6 +38,7 @@ from collectwatch.publish import (
     prepare_version,
     stage_period,
 )
+from collectwatch.raw import upgrade_current
 from collectwatch.rebuild import partial_build
 from collectwatch.warehouse import (
     BUILDING,
@@ -264,6 +265,7 @@ def build(
     started_at = datetime.now(CHINA_TZ)
     run_id = new_run_id()
     as_of = as_of or started_at.isoformat(timespec="seconds")
+    upgrade_current(settings)
     # The inputs dbt is about to read: the manifest records exactly these.
     inputs = current_inputs(settings)
     partial = None if full_refresh else partial_build(settings, periods, as_of)

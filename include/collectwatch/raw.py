@@ -124,6 +124,21 @@ def write_current(settings: Settings) -> Path:
     return settings.current_manifest
 
 
+def upgrade_current(settings: Settings) -> bool:
+    """Rewrite a manifest written before the raw files' column signatures were recorded
+    (macro current_submissions reads them), reading every listed file's footer once; True
+    when it was rewritten. A build calls it before dbt reads the manifest."""
+    manifest = settings.current_manifest
+    if not manifest.exists():
+        return False
+    with duckdb.connect() as con:
+        columns = {row[0] for row in con.execute(f"describe select * from '{manifest}'").fetchall()}
+    if "raw_columns" in columns:
+        return False
+    write_current(settings)
+    return True
+
+
 def _record_columns(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Table ``raw_columns``: each current raw file's column signature (its columns' names
     and types in order), for dbt to know whether one type's files share one schema without

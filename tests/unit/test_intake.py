@@ -17,6 +17,7 @@ from collectwatch.config import Settings
 from collectwatch.generate import generate_month
 from collectwatch.intake import lifecycle
 from collectwatch.intake.process import check_file, intake_file, verify
+from collectwatch.raw import upgrade_current
 
 PERIOD = "2026-10"
 # Received before the period's due date (15 November), so no late-submission flag.
@@ -114,6 +115,25 @@ def test_the_manifest_records_each_raw_files_columns_reading_each_file_once(sett
     again = _recorded_columns(settings)
     assert again["contact_events"] == recorded["contact_events"]
     assert again["complaints"].startswith("period VARCHAR, ")
+
+
+def test_a_manifest_from_before_the_signatures_is_rewritten_with_them(settings, generated):
+    """A raw zone whose manifest was written before the column signatures were recorded
+    (an upgrade) gets them before a build reads it, once."""
+    intake_file(_land(settings, generated, "contact_events"), settings)
+    manifest = settings.current_manifest
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * exclude (raw_columns) from '{manifest}') to '{manifest}.old' "
+            "(format parquet)"
+        )
+    (manifest.parent / f"{manifest.name}.old").replace(manifest)
+
+    assert upgrade_current(settings) is True
+    recorded = _recorded_columns(settings)
+    assert set(recorded) == {"institution_registry", "contact_events"}
+    assert all(signature.startswith("period VARCHAR, ") for signature in recorded.values())
+    assert upgrade_current(settings) is False
 
 
 def _current_raw_path(settings, submission_type: str) -> str:
