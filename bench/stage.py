@@ -25,6 +25,7 @@ from collectwatch import pipeline
 from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, shift_period
 from collectwatch.intake.registry import REGISTRY_TYPE
+from collectwatch.raw import write_current
 from collectwatch.tables import PUBLISHED_TABLES
 from collectwatch.warehouse import run_results_path
 
@@ -48,6 +49,7 @@ def intake(settings: Settings, args: argparse.Namespace) -> dict:
     batches = pipeline.landing_batches(settings)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         results += pool.map(partial(_measured_batch, settings), batches)
+    write_current(settings)  # the DAG's refresh_current_versions
     statuses: dict[str, int] = {}
     for result in results:
         for status, count in result["statuses"].items():

@@ -20,7 +20,7 @@ from collectwatch.config import Settings
 from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
 from collectwatch.files import file_lock, staged
 from collectwatch.intake.formats import quote, trimmed
-from collectwatch.intake.lifecycle import StateStore, Submission
+from collectwatch.intake.lifecycle import ACCEPTED, StateStore
 
 # DuckDB's default row groups (122,880 rows): larger ones made the intake's write slower
 # here (fewer groups to share between the threads) with no gain for dbt's reads.
@@ -80,36 +80,37 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> Non
         con.execute(f"copy ({query}) to '{temporary}' ({PARQUET_OPTIONS})")
 
 
+# The manifest's columns, from the state store's (decided_at: when it was accepted).
+CURRENT_COLUMNS = (
+    ("submission_id", "varchar"),
+    ("submission_type", "varchar"),
+    ("period", "varchar"),
+    ("submitter_uscc", "varchar"),
+    ("sequence", "integer"),
+    ("raw_path", "varchar"),
+    ("sha256", "varchar"),
+    ("received_at", "varchar"),
+    ("decided_at as accepted_at", "varchar"),
+    ("row_count", "bigint"),
+)
+
+
 def write_current(settings: Settings) -> Path:
     """Rewrite ``_current.parquet`` (and the empty schema files) from the state store."""
-    current = StateStore(settings.submissions_db).current()
+    store = StateStore(settings.submissions_db)
+    try:
+        current = store.rows(tuple(column for column, _ in CURRENT_COLUMNS), status=ACCEPTED)
+        versions = store.rows(tuple(name for name, _ in SUBMISSION_LOG_COLUMNS))
+    finally:
+        store.close()
     with file_lock(settings.raw_dir / ".current.lock"):
         con = duckdb.connect()
         try:
-            con.execute(
-                "create table current_versions (submission_id varchar, submission_type varchar,"
-                " period varchar, submitter_uscc varchar, sequence integer, raw_path varchar,"
-                " sha256 varchar, received_at varchar, accepted_at varchar, row_count bigint)"
+            declared = ", ".join(
+                f"{column.split(' as ')[-1]} {kind}" for column, kind in CURRENT_COLUMNS
             )
-            _insert(
-                con,
-                "current_versions",
-                [
-                    (
-                        s.submission_id,
-                        s.submission_type,
-                        s.period,
-                        s.submitter_uscc,
-                        s.sequence,
-                        s.raw_path,
-                        s.sha256,
-                        s.received_at,
-                        s.decided_at,
-                        s.row_count,
-                    )
-                    for s in current
-                ],
-            )
+            con.execute(f"create table current_versions ({declared})")
+            _insert(con, "current_versions", current)
             _record_columns(con, settings)
             write_parquet(
                 con,
@@ -118,25 +119,10 @@ def write_current(settings: Settings) -> Path:
                 settings.current_manifest,
             )
             _write_schemas(con, settings.raw_dir / "_schemas")
-            write_submission_log(con, StateStore(settings.submissions_db).all_versions(), settings)
+            write_submission_log(con, versions, settings)
         finally:
             con.close()
     return settings.current_manifest
-
-
-def upgrade_current(settings: Settings) -> bool:
-    """Rewrite a manifest written before the raw files' column signatures were recorded
-    (macro current_submissions reads them), reading every listed file's footer once; True
-    when it was rewritten. A build calls it before dbt reads the manifest."""
-    manifest = settings.current_manifest
-    if not manifest.exists():
-        return False
-    with duckdb.connect() as con:
-        columns = {row[0] for row in con.execute(f"describe select * from '{manifest}'").fetchall()}
-    if "raw_columns" in columns:
-        return False
-    write_current(settings)
-    return True
 
 
 def _record_columns(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -195,13 +181,14 @@ SUBMISSION_LOG_COLUMNS = (
 
 
 def write_submission_log(
-    con: duckdb.DuckDBPyConnection, submissions: list[Submission], settings: Settings
+    con: duckdb.DuckDBPyConnection, versions: list[tuple], settings: Settings
 ) -> Path:
-    """Write every submission version's lifecycle to ``raw/_submissions.parquet``."""
+    """Write every submission version's lifecycle (rows of ``SUBMISSION_LOG_COLUMNS``) to
+    ``raw/_submissions.parquet``."""
     names = [name for name, _ in SUBMISSION_LOG_COLUMNS]
     declared = ", ".join(f"{name} varchar" for name in names)
     con.execute(f"create or replace temporary table submission_log ({declared})")
-    _insert(con, "submission_log", [tuple(getattr(s, name) for name in names) for s in submissions])
+    _insert(con, "submission_log", versions)
     typed = ", ".join(f"{name}::{kind} as {name}" for name, kind in SUBMISSION_LOG_COLUMNS)
     write_parquet(
         con, f"select {typed} from submission_log order by submission_id", settings.submission_log

@@ -21,8 +21,9 @@ from collectwatch.intake.clean import CleanBatch
 from collectwatch.intake.process import IntakeSession, intake_file
 from collectwatch.intake.registry import ROLE_TYPES
 from collectwatch.intake.report import EditReport, _finding, add_listed_findings
+from collectwatch.raw import write_current
 from collectwatch.uscc import check_character
-from conftest import ON_TIME, Landing, read_rows, write_rows
+from conftest import ON_TIME, Landing, current_ids, read_rows, write_rows
 
 # A well-formed USCC the generated registry does not hold.
 UNKNOWN = "91440300MA5G8WWWW" + check_character("91440300MA5G8WWWW")
@@ -67,6 +68,17 @@ def test_a_registry_accepted_mid_batch_governs_the_rest_of_it(settings, landing)
         caseload.name: lifecycle.REJECTED,
     }
     assert outcome["statuses"] == {lifecycle.ACCEPTED: 1, lifecycle.REJECTED: 2}
+    [registry_id] = [
+        s["submission_id"] for s in outcome["submissions"] if s["file"] == registry.name
+    ]
+    # A batch leaves the list of current versions to the night's refresh (and the build):
+    # rewritten by each of a night's ~55 batches, it read the whole state store every time.
+    assert registry_id not in current_ids(settings)
+    write_current(settings)
+    [registry_id] = [
+        s["submission_id"] for s in outcome["submissions"] if s["file"] == registry.name
+    ]
+    assert current_ids(settings) == {registry_id}
 
 
 def test_intake_registry_takes_only_registry_files(settings, landing):

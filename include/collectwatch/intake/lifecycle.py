@@ -223,6 +223,19 @@ class StateStore:
             ).fetchall()
         return [Submission(**row) for row in rows]
 
+    def rows(self, columns: tuple[str, ...], status: str | None = None) -> list[tuple]:
+        """``columns`` of every submission (of one ``status``), ordered by id, as plain
+        tuples: the manifests take the whole store at once, and an object per row cost
+        ~1 s per 16,000 rows each time a batch of the night listed them."""
+        where, values = (" where status = ?", [status]) if status is not None else ("", [])
+        with self._connect() as con:
+            cursor = con.cursor()
+            cursor.row_factory = None
+            return cursor.execute(
+                f"select {', '.join(columns)} from submissions{where} order by submission_id",
+                values,
+            ).fetchall()
+
     def all_versions(self) -> list[Submission]:
         """Every submission of every status, for the coverage log dbt reads."""
         with self._connect() as con:

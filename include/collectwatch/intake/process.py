@@ -114,16 +114,26 @@ class IntakeSession:
     """Intake of many files over one DuckDB connection: the region seed and the registry
     are loaded once, not per file (a batch of small files costs little more than its
     reads). Each file still gets its own status, report and raw version; the list of
-    current versions is rewritten once when the session closes.
+    current versions is rewritten once when the session closes (unless ``list_current`` is
+    false).
 
     ``record=False`` is the pre-flight check: nothing is created, moved or registered.
     ``threads``: DuckDB's threads, ``duckdb_threads`` unless given (a session alone, as
     the CLI's, uses them all; the pipeline's batches run side by side with fewer each).
+    ``list_current=False``: the caller lists the current versions once after all its
+    sessions (``pipeline.intake_batch``).
     """
 
-    def __init__(self, settings: Settings, record: bool = True, threads: int | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        record: bool = True,
+        threads: int | None = None,
+        list_current: bool = True,
+    ):
         self.settings = settings
         self.record = record
+        self.list_current = list_current
         if record:
             settings.ensure_dirs()
         exists = record or settings.submissions_db.exists()
@@ -157,7 +167,7 @@ class IntakeSession:
         self.con.close()
         if self.store is not None:
             self.store.close()
-        if self.decided_any:
+        if self.decided_any and self.list_current:
             # Every decision changes the submission log (coverage counts rejections too),
             # not only the accepted ones that change the current versions.
             write_current(self.settings)
