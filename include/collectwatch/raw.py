@@ -96,14 +96,16 @@ CURRENT_COLUMNS = (
 
 
 def write_current(settings: Settings) -> Path:
-    """Rewrite ``_current.parquet`` (and the empty schema files) from the state store."""
-    store = StateStore(settings.submissions_db)
-    try:
-        current = store.rows(tuple(column for column, _ in CURRENT_COLUMNS), status=ACCEPTED)
-        versions = store.rows(tuple(name for name, _ in SUBMISSION_LOG_COLUMNS))
-    finally:
-        store.close()
+    """Rewrite ``_current.parquet`` (and the empty schema files) from the state store. The
+    store is read under the lock: a listing that read it earlier cannot overwrite a later
+    one's."""
     with file_lock(settings.raw_dir / ".current.lock"):
+        store = StateStore(settings.submissions_db)
+        try:
+            current = store.rows(tuple(column for column, _ in CURRENT_COLUMNS), status=ACCEPTED)
+            versions = store.rows(tuple(name for name, _ in SUBMISSION_LOG_COLUMNS))
+        finally:
+            store.close()
         con = duckdb.connect()
         try:
             declared = ", ".join(
