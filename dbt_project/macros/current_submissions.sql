@@ -2,8 +2,8 @@
     The current accepted version of every submission of one type, as a relation.
 
     raw/_current.parquet (rewritten whenever the versions are listed: every build lists them
-    first) lists exactly the files that count; reading that list at run time keeps superseded and unverified versions
-    out of the warehouse. When a type has no current submission, the empty typed file in
+    first) lists exactly the files that count; reading that list at run time keeps
+    superseded and unverified versions out of the warehouse. When a type has no current submission, the empty typed file in
     raw/_schemas/ stands in, so every model still builds with the right columns.
 
     One read_parquet per period, its files' `period` the constant period of the manifest
