@@ -67,7 +67,9 @@
     built and have not changed since); every row when the run names no periods. `file_column`
     (macro rebuilt_slice) is the relation's raw file column, if it has one; a test reading
     another relation under the same `where` passes that relation's (as_many_rows_as). Any
-    other `where` is used as dbt's own get_where_subquery uses it.
+    other `where` is used as dbt's own get_where_subquery uses it, but for
+    "__rebuilt_periods_overlap__ <list_column>": the rows of a model built from several
+    periods' rows (replace_slice with replaced_keys) that hold one of the run's periods.
 #}
 {% macro get_where_subquery(relation, file_column=none) -%}
     {%- set where = config.get('where', '') -%}
@@ -77,6 +79,8 @@
         {%- set where = rebuilt_slice(
             words[0], words[1], file_column or own_file_column, tested=true
         ) -%}
+    {%- elif where and where.startswith('__rebuilt_periods_overlap__') -%}
+        {%- set where = rebuilt_periods_overlap(where.split()[1], tested=true) -%}
     {%- endif -%}
     {%- if where -%}
         {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}

@@ -39,25 +39,45 @@
     current_submissions): DuckDB opens only the run's periods' files.
 #}
 {% macro rebuilt_periods(column='period', previous_months=[], tested=false) %}
+    {%- set listed = rebuilt_period_list(tested) | trim -%}
+    {%- if not listed -%}
+        true
+    {%- elif previous_months | length == 0 -%}
+        {{ column }} in ({{ listed }})
+    {%- else -%}
+        {{ column }} in (
+            select {{ period_before('rebuilt.period', 'lags.months') }}
+            from (select unnest([{{ listed }}]) as period) as rebuilt
+            cross join (select unnest([0, {{ previous_months | join(', ') }}]) as months) as lags
+        )
+    {%- endif -%}
+{% endmacro %}
+
+{#
+    rebuilt_periods() for a list column (a row built from several periods' rows, e.g.
+    int_complaints_deduplicated.copy_periods): the row holds one of the run's periods.
+#}
+{% macro rebuilt_periods_overlap(list_column, tested=false) %}
+    {%- set listed = rebuilt_period_list(tested) | trim -%}
+    {%- if not listed -%}
+        true
+    {%- else -%}
+        list_has_any({{ list_column }}, [{{ listed }}])
+    {%- endif -%}
+{% endmacro %}
+
+{#
+    The run's periods as SQL literals ('2026-09', '2026-10') when rows are filtered to them
+    (see rebuilt_periods), else nothing. Rendered, not returned: sqlfluff's templater does
+    not carry a nested macro's return() value back to its caller.
+#}
+{% macro rebuilt_period_list(tested=false) %}
     {%- set periods = run_var('periods') -%}
     {%- if is_incremental() or (tested and periods | length > 0) -%}
         {%- if periods | length == 0 -%}
             {{ exceptions.raise_compiler_error("an incremental run needs var 'periods'") }}
         {%- endif -%}
-        {%- set listed -%}
-            {% for p in periods %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %}
-        {%- endset -%}
-        {%- if previous_months | length == 0 -%}
-            {{ column }} in ({{ listed }})
-        {%- else -%}
-            {{ column }} in (
-                select {{ period_before('rebuilt.period', 'lags.months') }}
-                from (select unnest([{{ listed }}]) as period) as rebuilt
-                cross join (select unnest([0, {{ previous_months | join(', ') }}]) as months) as lags
-            )
-        {%- endif -%}
-    {%- else -%}
-        true
+        {% for p in periods %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %}
     {%- endif -%}
 {% endmacro %}
 

@@ -257,6 +257,90 @@ def test_a_replace_slice_model_rebuilds_its_slice_in_place(first_run, settings, 
         assert con.execute("select count(*) from int_contact_events_flagged").fetchone()[0] == rows
 
 
+def _complaints(con) -> dict[str, dict]:
+    """int_complaints_deduplicated's rows by complaint key."""
+    rows = con.execute("select * from int_complaints_deduplicated").fetchall()
+    names = [c[0] for c in con.description]
+    return {row[names.index("complaint_key")]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+def _referenced_key(con, period: str, offset: int) -> str:
+    """A complaint with a hotline reference whose copies are all in ``period``."""
+    return con.execute(
+        "select complaint_key from int_complaints_deduplicated where regulator_ref is not null "
+        f"and copy_periods = ['{period}'] order by complaint_key limit 1 offset {offset}"
+    ).fetchone()[0]
+
+
+def _plant_copy(con, key: str, period: str, complaint_id: str) -> None:
+    """An agency's copy of complaint ``key`` filed in ``period``, in int_complaint_copies
+    (what the night's build of the copies would hold after a resubmission)."""
+    con.execute(
+        "insert into int_complaint_copies by name select * replace ("
+        f"'{period}' as period, 'agency' as source, '{complaint_id}' as complaint_id) "
+        f"from int_complaint_copies where complaint_key = '{key}' limit 1"
+    )
+
+
+def test_a_complaint_is_rebuilt_from_its_copies_of_every_month(first_run, settings, tmp_path):
+    """int_complaints_deduplicated is incremental by key (replace_slice, replaced_keys): a
+    night rebuilds the complaints with a copy in its periods — now or before — from their
+    copies of every month, and leaves the other rows as they are. Copies filed in another
+    month are planted in int_complaint_copies: an earlier copy of a complaint joins it; a
+    later copy joins a complaint kept the month before; a complaint whose copies in the
+    night's month are withdrawn is rebuilt from its earlier copy; one with no copy left is
+    gone. The result equals a full rebuild."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+
+    def night(period: str, *options: str) -> dict[str, dict]:
+        built = _dbt(settings, warehouse, tmp_path, "int_complaints_deduplicated", verb="run",
+                     periods=[period], options=options)  # fmt: skip
+        assert built.returncode == 0, built.stdout[-3000:]
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return _complaints(con)
+
+    with duckdb.connect(str(warehouse)) as con:
+        joined, untouched = (
+            _referenced_key(con, BASE_PERIOD, 0),
+            _referenced_key(con, BASE_PERIOD, 1),
+        )
+        moved, withdrawn = _referenced_key(con, PERIOD, 0), _referenced_key(con, PERIOD, 1)
+        published = _complaints(con)
+        _plant_copy(con, moved, BASE_PERIOD, "planted-early")
+    base_night = night(BASE_PERIOD)
+    assert base_night[moved]["copy_periods"] == [BASE_PERIOD, PERIOD]
+    assert base_night[moved]["copies"] == published[moved]["copies"] + 1
+    assert base_night[moved]["period"] == PERIOD  # the hotline's record is still kept
+
+    with duckdb.connect(str(warehouse)) as con:
+        _plant_copy(con, joined, PERIOD, "planted-late")
+        con.execute(
+            f"delete from int_complaint_copies where complaint_key in ('{moved}', '{withdrawn}') "
+            f"and period = '{PERIOD}'"
+        )
+        con.execute(
+            "update int_complaints_deduplicated set category = 'tampered' "
+            f"where complaint_key = '{untouched}'"
+        )
+    incremental = night(PERIOD)
+    assert incremental[joined]["copy_periods"] == [BASE_PERIOD, PERIOD]
+    assert incremental[joined]["copies"] == published[joined]["copies"] + 1
+    assert incremental[joined]["period"] == BASE_PERIOD
+    assert incremental[moved]["copy_periods"] == [BASE_PERIOD]
+    assert (incremental[moved]["copies"], incremental[moved]["complaint_id"]) == (
+        1,
+        "planted-early",
+    )
+    assert withdrawn not in incremental
+    assert incremental[untouched]["category"] == "tampered"  # a base-month row: not rewritten
+
+    full = night(PERIOD, "--full-refresh")
+    assert full[untouched]["category"] == published[untouched]["category"]
+    full[untouched]["category"] = "tampered"
+    assert incremental == full
+
+
 def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, settings, tmp_path):
     """A staging view reads its raw files as one schema when they all have the same columns
     (no union_by_name, which reads every file's schema at each query); when one file lacks a

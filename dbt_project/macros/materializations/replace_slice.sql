@@ -1,14 +1,23 @@
 {#
-    Materialization replace_slice: a per-submitter incremental model (macro rebuilt_slice),
-    configured with meta={'rebuilt_slice': {'submission_type': ..., 'submitter_column': ...}}.
+    Materialization replace_slice: an incremental model that rebuilds a slice of its rows in
+    place. Its meta names the slice, one of:
+    - rebuilt_slice: {'submission_type': ..., 'submitter_column': ...} — per submitter (macro
+      rebuilt_slice): the run's periods and, in a partial build, the changed submitters'
+      rows of them. The model's query gives the slice's rows.
+    - replaced_keys: {'key_column': ..., 'periods_column': ...} — per key, for a model whose
+      row gathers rows of several periods (int_complaints_deduplicated: a complaint's copies).
+      The model's query gives the rows of every key it rebuilds, reading the table as it was
+      before; a row is replaced when its key is rebuilt or when its periods_column (a list:
+      the periods its row was built from) holds one of the run's periods — a key none of
+      whose rows are left loses its row.
 
-    Built incrementally (is_incremental()), it deletes the model's slice — the run's periods
-    and, in a partial build, the changed submitters' rows of them — and inserts the model's
-    query into it, in one transaction. Unlike delete+insert on a unique key, a submitter
-    whose rows are gone (a withdrawn log) loses them too. dbt-duckdb's incremental
+    Built incrementally (is_incremental()), it deletes the model's slice and inserts the
+    model's query into it, in one transaction. Unlike delete+insert on a unique key, a
+    submitter whose rows are gone (a withdrawn log) loses them too. dbt-duckdb's incremental
     materialization would first write the query into a temporary table and copy it from
     there: for the national month's 58M flagged events that made the model 134 s against the
-    first night's 107 s (bench/README.md, 2026-12-06).
+    first night's 107 s (bench/README.md, 2026-12-06). Per key, the query's rows are written
+    to a table first (its keys are the ones to delete, and it reads the rows it replaces).
 
     The query's columns must be the table's, by name, order and type (what
     on_schema_change='fail' checks for an incremental model): a model whose columns changed
@@ -17,10 +26,13 @@
     model is.
 #}
 {% materialization replace_slice, adapter='duckdb' %}
-    {%- set slice = (config.get('meta') or {}).get('rebuilt_slice') -%}
-    {%- if not slice -%}
+    {%- set meta = config.get('meta') or {} -%}
+    {%- set slice = meta.get('rebuilt_slice') -%}
+    {%- set keys = meta.get('replaced_keys') -%}
+    {%- if not (slice or keys) -%}
         {{ exceptions.raise_compiler_error(
-            "a replace_slice model needs meta.rebuilt_slice: submission_type, submitter_column") }}
+            "a replace_slice model needs meta.rebuilt_slice (submission_type, submitter_column)"
+            ~ " or meta.replaced_keys (key_column, periods_column)") }}
     {%- endif -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set target_relation = this.incorporate(type='table') -%}
@@ -38,15 +50,31 @@
 
     {% if incremental %}
         {%- set columns = replace_slice_columns(target_relation, compiled_code) -%}
-        {% call statement('main') -%}
-            delete from {{ target_relation }}
-            where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }};
+        {% if slice %}
+            {% call statement('main') -%}
+                delete from {{ target_relation }}
+                where {{ rebuilt_slice(slice['submission_type'], slice['submitter_column']) }};
 
-            insert into {{ target_relation }} ({{ columns | join(', ') }})
-            select {{ columns | join(', ') }} from (
-                {{ compiled_code }}
-            ) as rebuilt_slice
-        {%- endcall %}
+                insert into {{ target_relation }} ({{ columns | join(', ') }})
+                select {{ columns | join(', ') }} from (
+                    {{ compiled_code }}
+                ) as rebuilt_slice
+            {%- endcall %}
+        {% else %}
+            {%- set key = adapter.quote(keys['key_column']) -%}
+            {% call statement('main') -%}
+                {{ create_table_as(False, intermediate_relation, compiled_code) }};
+
+                delete from {{ target_relation }}
+                where {{ key }} in (select {{ key }} from {{ intermediate_relation }})
+                    or {{ rebuilt_periods_overlap(adapter.quote(keys['periods_column'])) }};
+
+                insert into {{ target_relation }} ({{ columns | join(', ') }})
+                select {{ columns | join(', ') }} from {{ intermediate_relation }};
+
+                drop table {{ intermediate_relation }}
+            {%- endcall %}
+        {% endif %}
     {% else %}
         {% call statement('main') -%}
             {{ create_table_as(False, intermediate_relation, compiled_code) }}

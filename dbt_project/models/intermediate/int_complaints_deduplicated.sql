@@ -1,6 +1,9 @@
--- A table: the deduplication window runs over every period's complaints, and the regional,
--- supervision and disclosure models read the result.
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='replace_slice',
+        meta={'replaced_keys': {'key_column': 'complaint_key', 'periods_column': 'copy_periods'}},
+    )
+}}
 
 -- One row per complaint (DESIGN Decision 13): copies of a complaint forwarded by the
 -- regulator's hotline share its regulator_ref; the hotline's record is kept, the others
@@ -8,29 +11,44 @@
 -- qualified by submitter and period because ids are unique only within a submission.
 -- A respondent missing from the kept record is taken from another copy, so a complaint
 -- stays attributed to both the lender and the agency when any copy names them.
+--
+-- Incremental by key (materialization replace_slice, meta replaced_keys): copies sharing a
+-- regulator_ref may be filed in different months, so a night rebuilds every complaint with a
+-- copy in its periods — now, or before (copy_periods: a copy withdrawn by a resubmission) —
+-- from its copies of every month, kept in int_complaint_copies: the raw files of the months
+-- it does not rebuild are not read again.
 with
 
-complaints as (
+copies as (
 
-    select * from {{ ref('stg_complaints') }}
+    select * from {{ ref('int_complaint_copies') }}
+    {% if is_incremental() -%}
+        -- the complaints with a copy in the run's periods: now, or before this build
+        where complaint_key in (
+            select rebuilt.complaint_key from {{ ref('int_complaint_copies') }} as rebuilt
+            where {{ rebuilt_periods('rebuilt.period') }}
+            union
+            select built.complaint_key from {{ this }} as built
+            where {{ rebuilt_periods_overlap('built.copy_periods') }}
+        )
+    {%- endif %}
 
 ),
 
 keyed as (
 
     select
-        complaints.*,
-        {{ complaint_key('complaints') }} as complaint_key,
+        copies.*,
         row_number() over (
-            partition by {{ complaint_key('complaints') }}
+            partition by copies.complaint_key
             order by
-                complaints.source = 'hotline' desc,
-                complaints.period asc,
-                complaints.submitter_uscc asc,
-                complaints.complaint_id asc
+                copies.source = 'hotline' desc,
+                copies.period asc,
+                copies.submitter_uscc asc,
+                copies.complaint_id asc
         ) as preference
 
-    from complaints
+    from copies
 
 ),
 
@@ -44,7 +62,8 @@ respondents as (
         min_by(respondent_agency_uscc, preference) filter (
             where respondent_agency_uscc is not null
         ) as respondent_agency_uscc,
-        count(*) as copies
+        count(*) as copies,
+        list(distinct period order by period) as copy_periods
 
     from keyed
     group by 1
@@ -80,6 +99,7 @@ select
     respondents.respondent_lender_uscc,
     respondents.respondent_agency_uscc,
     respondents.copies,
+    respondents.copy_periods,
     placed.province_code,
     placed.prefecture_code,
     placed.category,
