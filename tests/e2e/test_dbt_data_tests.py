@@ -341,6 +341,29 @@ def test_a_complaint_is_rebuilt_from_its_copies_of_every_month(first_run, settin
     assert incremental == full
 
 
+def test_a_nights_complaint_tests_read_the_complaints_with_a_copy_in_its_periods(
+    first_run, settings, tmp_path
+):
+    """The deduplicated complaints' tests read the rows the night rebuilt (where
+    "__rebuilt_periods_overlap__ copy_periods"): a complaint repeated among the base month's
+    rows is not read by the next month's night (it was tested when it was built), one with a
+    copy in the night's month fails it."""
+    selector = "int_complaints_deduplicated,test_name:unique_combination"
+    failing = "unique_combination_int_complaints_deduplicated_complaint_key"
+    for period, expected_failures in ((BASE_PERIOD, 0), (PERIOD, 1)):
+        warehouse = tmp_path / period / BUILDING
+        warehouse.parent.mkdir()
+        shutil.copy(settings.warehouse_path, warehouse)
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(
+                "insert into int_complaints_deduplicated select * from "
+                f"int_complaints_deduplicated where copy_periods = ['{period}'] limit 1"
+            )
+        tested = _dbt(settings, warehouse, tmp_path, selector, periods=[PERIOD])
+        assert f"PASS={1 - expected_failures} " in tested.stdout, tested.stdout[-3000:]
+        assert (f"FAIL 1 {failing}" in tested.stdout) == bool(expected_failures)
+
+
 def test_staging_reads_files_of_an_older_contract_by_column_name(first_run, settings, tmp_path):
     """A staging view reads its raw files as one schema when they all have the same columns
     (no union_by_name, which reads every file's schema at each query); when one file lacks a
