@@ -639,3 +639,39 @@ def test_a_corrected_portfolio_rebuilds_its_lenders_rows_as_a_full_build_would(
     versions = _version_dirs(settings)
     assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
     assert _version_dirs(settings) == versions
+
+
+def _corrected_complaints(settings, submitted) -> str:
+    """A lender's complaints again, corrected: one complaint of its own and its copy of one
+    the hotline forwarded are withdrawn."""
+    regulator = settings.regulator_uscc
+    for report in sorted(p for p in submitted.files if p.name.startswith("complaints__")):
+        rows = pd.read_csv(report, dtype=str, keep_default_na=False)
+        copies, own = (
+            rows.index[rows["regulator_ref"] != ""],
+            rows.index[rows["regulator_ref"] == ""],
+        )
+        if report.parent.name != regulator and len(copies) and len(own) > 1:
+            return _land_again(settings, report, rows.drop([copies[0], own[0]]))
+    raise AssertionError("no lender filed both its own complaints and a forwarded copy")
+
+
+def test_a_corrected_complaints_file_rebuilds_its_complaints_as_a_full_build_would(
+    first_run, settings, submitted
+):
+    """The complaint copies (int_complaint_copies) are rebuilt for the submitter that
+    resubmitted only, the deduplicated complaints by key (those with a copy in the night's
+    month, from their copies of every month), and what is published is what a full build
+    from the raw zone publishes."""
+    submitter = _corrected_complaints(settings, submitted)
+    after = _republished(settings, submitter)
+    assert "stg_complaints+" in after["dbt_selection"]
+    assert after["dbt_changed_submitters"]["complaints"] == [submitter]
+    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    copies = (executed / "models/intermediate/int_complaint_copies.sql").read_text()
+    assert "delete from" in copies and f"submitter_uscc in ('{submitter}')" in copies
+    kept = (executed / "models/intermediate/int_complaints_deduplicated.sql").read_text()
+    assert f"list_has_any(\"copy_periods\", ['{PERIOD}'])" in kept
+    versions = _version_dirs(settings)
+    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
+    assert _version_dirs(settings) == versions
