@@ -341,6 +341,25 @@ def test_a_complaint_is_rebuilt_from_its_copies_of_every_month(first_run, settin
     assert incremental == full
 
 
+def test_complaints_built_before_copy_periods_are_rebuilt_whole(first_run, settings, tmp_path):
+    """A warehouse from before int_complaints_deduplicated had copy_periods (an upgrade): the
+    night builds the table whole from the copies instead of failing on its columns, and
+    the next night is incremental again."""
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        published = _complaints(con)
+        con.execute("alter table int_complaints_deduplicated drop column copy_periods")
+    for night in ("upgrade", "next"):
+        built = _dbt(settings, warehouse, tmp_path, "int_complaints_deduplicated", verb="run",
+                     periods=[PERIOD])  # fmt: skip
+        assert built.returncode == 0, built.stdout[-3000:]
+        [run_sql] = (tmp_path / "target" / "run").rglob("int_complaints_deduplicated.sql")
+        assert ("list_has_any" in run_sql.read_text()) == (night == "next"), night
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert _complaints(con) == published, night
+
+
 def test_a_nights_complaint_tests_read_the_complaints_with_a_copy_in_its_periods(
     first_run, settings, tmp_path
 ):

@@ -10,9 +10,21 @@
         {{ return(False) }}
     {% else %}
         {% set relation = adapter.get_relation(this.database, this.schema, this.table) %}
-        {{ return(relation is not none
-                  and relation.type == 'table'
-                  and model.config.materialized in ('incremental', 'replace_slice')
-                  and not should_full_refresh()) }}
+        {% if relation is none
+              or relation.type != 'table'
+              or model.config.materialized not in ('incremental', 'replace_slice')
+              or should_full_refresh() %}
+            {{ return(False) }}
+        {% endif %}
+        {#-- A replace_slice model by key finds the rows it replaces by their periods column: a
+             table without one (built before the column existed) is built whole instead, which
+             is exact and cheap for such a model — it reads warehouse tables, not the raw zone
+             — so an upgrade needs no --full-refresh by hand. #}
+        {% set keys = (config.get('meta') or {}).get('replaced_keys') %}
+        {% if keys %}
+            {% set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') %}
+            {{ return(keys['periods_column'] in (columns | list)) }}
+        {% endif %}
+        {{ return(True) }}
     {% endif %}
 {% endmacro %}
