@@ -494,11 +494,21 @@ def _version_dirs(settings) -> list[str]:
     return sorted(p.name for p in (settings.publish_dir / PERIOD).iterdir())
 
 
-def test_full_refresh_gives_the_same_publication(first_run, settings):
+def _assert_a_full_build_publishes_the_same_files(settings) -> None:
+    """A full build from the raw zone publishes byte-identical files: no new version."""
     before = _version_dirs(settings)
     outcome = run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)
-    assert outcome["state"] == "success"
-    assert _version_dirs(settings) == before  # byte-identical files: no new version
+    assert outcome["state"] == "success", outcome
+    assert _version_dirs(settings) == before
+
+
+def _executed_sql_dir(settings, manifest: dict) -> Path:
+    """The folder of the SQL dbt ran in the build of a publication's ``manifest``."""
+    return settings.state_dir / "dbt" / manifest["run_id"] / "target" / "run" / "collectwatch"
+
+
+def test_full_refresh_gives_the_same_publication(first_run, settings):
+    _assert_a_full_build_publishes_the_same_files(settings)
 
 
 def test_a_registry_change_is_kept_in_the_snapshot_history(first_run, settings, submitted):
@@ -593,7 +603,7 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     # dbt started from the first build's parse instead of parsing the project again
     dbt_log = (settings.state_dir / "dbt" / after["run_id"] / "logs" / "dbt.log").read_text()
     assert "Partial parsing enabled" in dbt_log and "Unable to do partial parsing" not in dbt_log
-    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    executed = _executed_sql_dir(settings, after)
     flagged = (executed / "models/intermediate/int_contact_events_flagged.sql").read_text()
     assert "delete from" in flagged and f"'{agency}'" in flagged
     # and the data tests of those models test the rebuilt agencies' rows
@@ -608,10 +618,7 @@ def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     }
     assert any("conduct_compliance" in path for path in differing)
     assert not any("outsourcing_by_region" in path for path in differing)
-    # the full build from the raw zone publishes exactly the same files
-    versions = _version_dirs(settings)
-    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
-    assert _version_dirs(settings) == versions
+    _assert_a_full_build_publishes_the_same_files(settings)
 
 
 def _corrected_portfolio(settings, submitted) -> str:
@@ -633,12 +640,10 @@ def test_a_corrected_portfolio_rebuilds_its_lenders_rows_as_a_full_build_would(
     after = _republished(settings, lender)
     assert "stg_lender_portfolio+" in after["dbt_selection"]
     assert after["dbt_changed_submitters"]["lender_portfolio"] == [lender]
-    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    executed = _executed_sql_dir(settings, after)
     placed = (executed / "models/intermediate/int_portfolio_by_prefecture.sql").read_text()
     assert "delete from" in placed and f"lender_uscc in ('{lender}')" in placed
-    versions = _version_dirs(settings)
-    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
-    assert _version_dirs(settings) == versions
+    _assert_a_full_build_publishes_the_same_files(settings)
 
 
 def _corrected_complaints(settings, submitted) -> str:
@@ -667,11 +672,9 @@ def test_a_corrected_complaints_file_rebuilds_its_complaints_as_a_full_build_wou
     after = _republished(settings, submitter)
     assert "stg_complaints+" in after["dbt_selection"]
     assert after["dbt_changed_submitters"]["complaints"] == [submitter]
-    executed = settings.state_dir / "dbt" / after["run_id"] / "target" / "run" / "collectwatch"
+    executed = _executed_sql_dir(settings, after)
     copies = (executed / "models/intermediate/int_complaint_copies.sql").read_text()
     assert "delete from" in copies and f"submitter_uscc in ('{submitter}')" in copies
     kept = (executed / "models/intermediate/int_complaints_deduplicated.sql").read_text()
     assert f"list_has_any(\"copy_periods\", ['{PERIOD}'])" in kept
-    versions = _version_dirs(settings)
-    assert run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)["state"] == "success"
-    assert _version_dirs(settings) == versions
+    _assert_a_full_build_publishes_the_same_files(settings)
