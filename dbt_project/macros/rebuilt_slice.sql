@@ -4,14 +4,16 @@
     A model whose every window and group stays within one submitter's rows of one period
     (int_contact_events_flagged: an agency's calls to a debtor) need not rebuild a whole
     period when one agency resubmits. A partial build passes `changed_submitters` (macro
-    run_var), one list of USCCs per submission type: the submitters with a submission
-    received or decided since the last publication (collectwatch.rebuild). Without it (a
-    full build) every submitter's rows of the run's periods are rebuilt.
+    run_var), one list of USCCs per submission type: the submitters with a submission of
+    the run's periods received or decided since their last publication
+    (collectwatch.rebuild), and `whole_periods`: the run's periods rebuilt whole beside them
+    (never published before, say). Without it (a full build) every submitter's rows of the
+    run's periods are rebuilt.
 
     rebuilt_slice() is the condition on the model's rows: the run's periods and, in a
-    partial build, the changed submitters of `submission_type`. Over a staging model that
-    reads the raw zone, `file_column` (its rows' raw file) also names the changed
-    submitters' files (raw/<type>/period=<P>/submitter=<USCC>/v<N>.parquet): DuckDB then
+    partial build, the changed submitters of `submission_type` or a period rebuilt whole.
+    Over a staging model that reads the raw zone, `file_column` (its rows' raw file) also
+    names those files (raw/<type>/period=<P>/submitter=<USCC>/v<N>.parquet): DuckDB then
     opens only those instead of every current file's footer to test the submitter column's
     statistics (~0.15 s a query over a national month's 2,400 contact logs). The
     submitter's own column stays the condition: intake rejects a row naming another
@@ -22,16 +24,41 @@
     {{ rebuilt_periods(tested=tested) }}
     {%- if changed is mapping %}
     {%- set submitters = changed.get(submission_type, []) %}
-    and {{ submitter_column }} in (
-        {%- for uscc in submitters -%}
-            '{{ uscc }}'{{ ", " if not loop.last }}
+    {%- set whole = run_var('whole_periods') or [] %}
+    {%- set rows = [] %}
+    {%- set files = [] %}
+    {%- if whole %}
+    {%- do rows.append(in_list('period', whole)) %}
+    {%- do files.append(in_raw_folders(file_column, 'period', whole)) if file_column %}
+    {%- endif %}
+    {%- do rows.append(in_list(submitter_column, submitters)) %}
+    {%- if submitters %}
+    {%- do files.append(in_raw_folders(file_column, 'submitter', submitters)) if file_column %}
+    {%- endif %}
+    and {{ any_of(rows) }}
+    {%- if files %}
+    and {{ any_of(files) }}
+    {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{# `column in (values)`; no value: `column in (null)`, true of no row. #}
+{% macro in_list(column, values) -%}
+    {{ column }} in (
+        {%- for value in values -%}
+            '{{ value }}'{{ ", " if not loop.last }}
         {%- else -%}
             null
         {%- endfor -%}
     )
-    {%- if file_column and submitters %}
-    and {{ in_raw_folders(file_column, 'submitter', submitters) }}
-    {%- endif -%}
+{%- endmacro %}
+
+{# One of the conditions: the one alone, or them or-ed in parentheses. #}
+{% macro any_of(conditions) -%}
+    {%- if conditions | length == 1 -%}
+        {{ conditions[0] }}
+    {%- else -%}
+        ({{ conditions | join(' or ') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -1,5 +1,5 @@
 {#
-    A value of this run: periods, as_of, changed_submitters.
+    A value of this run: periods, as_of, changed_submitters, whole_periods.
 
     The pipeline passes them in env var COLLECTWATCH_DBT_RUN (JSON), not as --vars: dbt
     parses the whole project again whenever --vars differ from its last parse (~5 s of

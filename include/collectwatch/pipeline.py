@@ -366,6 +366,7 @@ def release(settings: Settings, audit_result: dict) -> dict:
                 "dbt_project_sha256": audit_result["dbt_project_sha256"],
                 "dbt_selection": audit_result["selection"],
                 "dbt_changed_submitters": audit_result["changed_submitters"],
+                "dbt_whole_periods": audit_result["whole_periods"],
                 "run_started_at": audit_result["started_at"],
                 "gate": audit_result["gate"][period],
                 "code_version": __version__,

@@ -12,11 +12,19 @@ A submission type counts as changed when any of its submissions, of any period, 
 received or decided after the earliest of those publications' runs started (a period's
 marts also read the month before and the year before); the submission log
 (``stg_submissions``: coverage and timeliness) changes with every intake and is always
-rebuilt. Models whose windows stay within one submitter's rows (the contact events' flags
-and their per-agency counts, the lenders' placed portfolio and assignment rows) rebuild
-only the changed submitters' rows of the periods
-(dbt macro rebuilt_slice): one agency's corrected log re-sorts its own events, not the
-month's tens of millions.
+rebuilt. Models whose windows stay within one submitter's rows of one period (the contact
+events' flags and their per-agency counts, the lenders' placed portfolio and assignment
+rows, the complaint copies) rebuild only the rows of the submitters with a changed
+submission of that same period (dbt macro rebuilt_slice): one agency's corrected log
+re-sorts its own events, not the month's tens of millions.
+
+The periods of one night are judged one by one. A period that cannot start from its last
+publication (never published, or its release status changed) is rebuilt whole — every
+submitter's rows — while the others in the same build keep their partial slices: the first
+night of a month that also carries a late correction of the month before re-sorts the new
+month's events and the correcting agency's, not the month before's again (a national
+month's flags are ~140 s). A project that differs from any period's last build rebuilds
+everything.
 """
 
 from __future__ import annotations
@@ -37,15 +45,18 @@ def _is_final(settings: Settings, period: str, as_of: str) -> bool:
     return datetime.fromisoformat(as_of) > datetime.fromisoformat(due_at(settings, period))
 
 
-def _last_build_start(
-    settings: Settings, period: str, as_of: str, fingerprint: str
-) -> datetime | None:
+def _built_by_another_project(settings: Settings, periods: list[str], fingerprint: str) -> bool:
+    """Whether any of the periods was last published from a different dbt project."""
+    manifests = (latest_manifest(settings, period) for period in periods)
+    return any(m is not None and m.get("dbt_project_sha256") != fingerprint for m in manifests)
+
+
+def _last_build_start(settings: Settings, period: str, as_of: str) -> datetime | None:
     """When the run behind the period's last publication started, if a partial build may
-    start from it (same project, same release status); else None."""
+    start from it; None when the period must be rebuilt whole (never published, or its
+    release status changes)."""
     manifest = latest_manifest(settings, period)
     if manifest is None or not settings.warehouse_path.exists():
-        return None
-    if manifest.get("dbt_project_sha256") != fingerprint:
         return None
     if _is_final(settings, period, manifest["as_of"]) != _is_final(settings, period, as_of):
         return None
@@ -54,9 +65,11 @@ def _last_build_start(
     return run_started_at(manifest["run_id"])
 
 
-def changed_submitters(settings: Settings, since: datetime) -> dict[str, list[str]]:
+def changed_submitters(
+    settings: Settings, since: datetime, periods: set[str] | None = None
+) -> dict[str, list[str]]:
     """Per submission type, the submitters with a submission received or decided at or
-    after ``since``."""
+    after ``since`` (of ``periods`` only, when given)."""
     store = StateStore(settings.submissions_db)
     try:
         versions = store.all_versions()
@@ -64,6 +77,8 @@ def changed_submitters(settings: Settings, since: datetime) -> dict[str, list[st
         store.close()
     changed: dict[str, set[str]] = {}
     for version in versions:
+        if periods is not None and version.period not in periods:
+            continue
         moments = (version.received_at, version.decided_at)
         if any(moment and datetime.fromisoformat(moment) >= since for moment in moments):
             changed.setdefault(version.submission_type, set()).add(version.submitter_uscc)
@@ -74,12 +89,22 @@ def changed_submitters(settings: Settings, since: datetime) -> dict[str, list[st
 
 def partial_build(settings: Settings, periods: list[str], as_of: str) -> PartialBuild | None:
     """What a partial build of ``periods`` rebuilds; None: build everything."""
-    fingerprint = dbt_project_fingerprint(settings)
-    starts = [_last_build_start(settings, period, as_of, fingerprint) for period in periods]
-    if not starts or None in starts:
+    if _built_by_another_project(settings, periods, dbt_project_fingerprint(settings)):
         return None
-    changed = changed_submitters(settings, min(starts))
+    starts = {period: _last_build_start(settings, period, as_of) for period in periods}
+    partial = {period: start for period, start in starts.items() if start is not None}
+    if not partial:
+        return None
+    since = min(partial.values())
+    # A slice's rows of a period come from that period's submissions only.
+    sliced = changed_submitters(settings, since, set(partial))
+    whole_periods = sorted(set(periods) - set(partial))
+    if whole_periods:
+        return PartialBuild(None, sliced, whole_periods)
+    # Any period's change may be read: a mart reads the month before and the year before,
+    # the registry is in effect across months.
+    changed = changed_submitters(settings, since)
     # A type's staging model is the only reader of its raw files (the registry's also feeds
     # the registry snapshot, downstream of it).
     selectors = [*ALWAYS_REBUILT, *(f"stg_{submission_type}+" for submission_type in changed)]
-    return PartialBuild(selectors, changed)
+    return PartialBuild(selectors, sliced)

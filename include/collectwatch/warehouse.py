@@ -18,7 +18,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -35,12 +35,14 @@ class DbtBuildFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class PartialBuild:
-    """What a partial build rebuilds (collectwatch.rebuild): dbt node selectors, and per
-    submission type the submitters with a new submission — per-submitter models rebuild
-    only their rows (dbt macro rebuilt_slice)."""
+    """What a partial build rebuilds (collectwatch.rebuild): dbt node selectors (None: every
+    node), per submission type the submitters with a new submission of the run's periods —
+    per-submitter models rebuild only their rows (dbt macro rebuilt_slice) — and the periods
+    rebuilt whole, every submitter's rows, beside those."""
 
-    selectors: list[str]
+    selectors: list[str] | None
     changed_submitters: dict[str, list[str]]
+    whole_periods: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,12 @@ class Build:
     invocation_id: str
     dbt_log: str
     dbt_project_sha256: str
-    # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild),
-    # and the submitters whose rows of per-submitter models were rebuilt (None: all).
+    # The nodes built: None for all of them, else dbt selectors (see collectwatch.rebuild);
+    # the submitters whose rows of per-submitter models were rebuilt (None: all), but in
+    # the periods rebuilt whole.
     selection: list[str] | None = None
     changed_submitters: dict[str, list[str]] | None = None
+    whole_periods: list[str] | None = None
 
 
 # The project files whose change can change a built row.
@@ -252,12 +256,13 @@ def run_dbt_build(
         "periods": periods,
         "as_of": as_of,
         "changed_submitters": partial.changed_submitters if partial else None,
+        "whole_periods": partial.whole_periods if partial else [],
     }
     reuse_last_parse(settings, target_dir / "target")
     command = dbt_command(settings, "build", target_dir)
     if full_refresh:
         command.append("--full-refresh")
-    if partial is not None:
+    if partial is not None and partial.selectors is not None:
         command += ["--select", *partial.selectors]
     # Unit tests test the project's code on fixtures, not the data. A partial build runs
     # only on the project that built the last publication, whose build ran them (~25 s of
@@ -293,6 +298,7 @@ def run_dbt_build(
         dbt_project_sha256=dbt_project_fingerprint(settings),
         selection=partial.selectors if partial else None,
         changed_submitters=partial.changed_submitters if partial else None,
+        whole_periods=partial.whole_periods if partial else None,
     )
 
 

@@ -2,8 +2,9 @@
 
 Reuses the session's pipeline run (tests/e2e/conftest.py). Expected values come from the
 submitted CSV files and planted-<period>.json, computed here in pandas — not from the
-product's SQL. The last two tests change the published state (a full refresh, then a
-revised registry) and run after every other end-to-end test.
+product's SQL. The tests after "keep them last" change the published state (a full
+refresh, a revised registry, resubmissions, a late earlier month) and run after every other
+end-to-end test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from collectwatch import pipeline, tables
+from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD
@@ -490,16 +492,19 @@ def test_a_build_from_another_project_folder_parses_the_project_again(
 # --- these change the published state: keep them last ------------------------------------
 
 
-def _version_dirs(settings) -> list[str]:
-    return sorted(p.name for p in (settings.publish_dir / PERIOD).iterdir())
+def _version_dirs(settings, periods: list[str]) -> dict[str, list[str]]:
+    return {
+        period: sorted(p.name for p in (settings.publish_dir / period).iterdir())
+        for period in periods
+    }
 
 
-def _assert_a_full_build_publishes_the_same_files(settings) -> None:
+def _assert_a_full_build_publishes_the_same_files(settings, periods=(PERIOD,)) -> None:
     """A full build from the raw zone publishes byte-identical files: no new version."""
-    before = _version_dirs(settings)
-    outcome = run_embedded(settings, [PERIOD], full_refresh=True, as_of=AS_OF)
+    before = _version_dirs(settings, list(periods))
+    outcome = run_embedded(settings, list(periods), full_refresh=True, as_of=AS_OF)
     assert outcome["state"] == "success", outcome
-    assert _version_dirs(settings) == before
+    assert _version_dirs(settings, list(periods)) == before
 
 
 def _executed_sql_dir(settings, manifest: dict) -> Path:
@@ -580,8 +585,8 @@ def _agencies_with_contact_logs(submitted) -> int:
     return len({p.parent.name for p in submitted.files if p.name.startswith("contact_events__")})
 
 
-def _latest_manifest(settings) -> dict:
-    folder = settings.publish_dir / PERIOD
+def _latest_manifest(settings, period: str = PERIOD) -> dict:
+    folder = settings.publish_dir / period
     pointer = json.loads((folder / "latest.json").read_text())
     return json.loads((folder / pointer["path"] / "manifest.json").read_text())
 
@@ -678,3 +683,46 @@ def test_a_corrected_complaints_file_rebuilds_its_complaints_as_a_full_build_wou
     kept = (executed / "models/intermediate/int_complaints_deduplicated.sql").read_text()
     assert f"list_has_any(\"copy_periods\", ['{PERIOD}'])" in kept
     _assert_a_full_build_publishes_the_same_files(settings)
+
+
+# A month before the first: a lender's or agency's late first submissions of an earlier month.
+EARLIER_PERIOD = "2026-08"
+
+
+def test_a_new_month_is_built_whole_beside_a_corrected_months_slices_as_a_full_build_would(
+    first_run, settings, submitted, tmp_path
+):
+    """One night takes in a month never published and one agency's corrected log of a
+    published month: the new month is built whole (every submitter's rows), the corrected
+    month's per-agency rows for that agency only (not for the new month's agencies), and
+    what is published for both is what a full build from the raw zone publishes."""
+    earlier = generate_month(settings, EARLIER_PERIOD, tmp_path / "earlier", seed=11)
+    shutil.copytree(
+        earlier.out_dir,
+        settings.landing_dir,
+        ignore=shutil.ignore_patterns("*.json"),
+        dirs_exist_ok=True,
+    )
+    log = min(
+        (p for p in submitted.files if p.name.startswith("contact_events__")),
+        key=lambda p: p.stat().st_size,
+    )
+    events = pd.read_csv(log, dtype=str, keep_default_na=False)
+    agency = _land_again(settings, log, events.iloc[1:])  # its first event withdrawn
+
+    outcome = run_embedded(settings, [EARLIER_PERIOD, PERIOD], as_of=AS_OF)
+
+    assert outcome["state"] == "success", outcome
+    after = _latest_manifest(settings)
+    assert after["dbt_selection"] is None  # every node: the new month has every type
+    assert after["dbt_whole_periods"] == [EARLIER_PERIOD]
+    assert after["dbt_changed_submitters"] == {"contact_events": [agency]}
+    new_agencies = {p.parent.name for p in earlier.files if p.name.startswith("contact_events__")}
+    assert new_agencies - {agency}  # agencies whose 2026-10 rows were not rebuilt
+    executed = _executed_sql_dir(settings, after)
+    flagged = (executed / "models/intermediate/int_contact_events_flagged.sql").read_text()
+    assert "delete from" in flagged
+    assert f"period in ('{EARLIER_PERIOD}') or" in flagged
+    assert f"agency_uscc in ('{agency}')" in flagged
+    assert _latest_manifest(settings, EARLIER_PERIOD)["version"] == 1
+    _assert_a_full_build_publishes_the_same_files(settings, [EARLIER_PERIOD, PERIOD])

@@ -97,9 +97,37 @@ def test_a_release_status_the_clock_changes_rebuilds_everything(settings):
     assert before_due.selectors == ["stg_submissions+"]
 
 
-def test_a_period_never_published_among_others_rebuilds_everything(settings):
+def test_a_period_never_published_is_rebuilt_whole_beside_the_others_slices(settings):
+    """The first night of 2026-11 carries a late correction of 2026-10: every node is
+    built, 2026-11 for every submitter, 2026-10's per-submitter rows for the correcting
+    agency only (not for the agencies that sent their first 2026-11 logs)."""
     _publish(settings)
+    _decide(settings, "contact_events", "2026-11-21T10:00:00+08:00")  # the correction
+    _decide(settings, "contact_events", "2026-12-03T10:00:00+08:00", period="2026-11")
+    _decide(
+        settings, "contact_events", "2026-12-03T11:00:00+08:00", period="2026-11",
+        submitter=OTHER_AGENCY,
+    )  # fmt: skip
+    partial = partial_build(settings, [PERIOD, "2026-11"], AFTER_DUE)
+    assert partial.selectors is None  # every node
+    assert partial.whole_periods == ["2026-11"]
+    assert partial.changed_submitters == {"contact_events": [SUBMITTER]}
+    # Every period new: a full build.
+    assert partial_build(settings, ["2026-11", "2026-12"], AFTER_DUE) is None
+    # A period built by another project: everything, whatever the others.
+    _publish(settings, period="2026-09", fingerprint="an older dbt project")
     assert partial_build(settings, [PERIOD, "2026-09"], AFTER_DUE) is None
+
+
+def test_per_submitter_rows_are_rebuilt_for_changes_of_the_runs_periods_only(settings):
+    """A later month's logs change no row of this month's slices (a slice's rows of a
+    period come from that period's submissions), though its type is still selected."""
+    _publish(settings)
+    _decide(settings, "contact_events", "2026-12-03T10:00:00+08:00", period="2026-11")
+    partial = partial_build(settings, [PERIOD], AFTER_DUE)
+    assert "stg_contact_events+" in partial.selectors
+    assert partial.changed_submitters == {}
+    assert partial.whole_periods == []
 
 
 def test_the_fingerprint_follows_the_models_and_settings_not_dbt_output(tmp_path):
