@@ -62,6 +62,27 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+# DuckDB 2.0's asynchronous I/O pool: a COPY to Parquet that fails halfway (a cast error)
+# hung its connection forever about once in a few hundred failures here (a worker blocked in
+# ManagedAsyncWriteStreamQueue while the query waited for it; duckdb#23885 reports the same
+# of reads). Without the pool the worker threads do the I/O: writing a gigabyte of contact
+# logs to Parquet took as long (4.2-4.4 s against 4.4-5.1 s, 2026-12-07). dbt's connections
+# get the same setting from profiles.yml.
+DUCKDB_CONFIG = {"async_threads": 0}
+
+
+def connect_duckdb(
+    database: str | Path = ":memory:", read_only: bool = False, config: dict | None = None
+):
+    """A DuckDB connection with the product's settings (DUCKDB_CONFIG) and ``config``:
+    every DuckDB connection the product opens is opened here."""
+    import duckdb
+
+    return duckdb.connect(
+        str(database), read_only=read_only, config={**DUCKDB_CONFIG, **(config or {})}
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where collectwatch keeps its data and state, and the limits it enforces."""
@@ -194,12 +215,10 @@ class Settings:
         """A DuckDB connection with the configured limits (``threads``: instead of
         ``duckdb_threads``). Month arithmetic on timestamps happens in Beijing time, or a
         month would end 8 hours early."""
-        import duckdb
-
         # DuckDB creates its spill folder on demand, but not the folder above it.
         self.duckdb_temp_dir.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(
-            str(database),
+        con = connect_duckdb(
+            database,
             read_only=read_only,
             config={
                 "memory_limit": self.duckdb_memory_limit,

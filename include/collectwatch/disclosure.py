@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from collectwatch import tables
-from collectwatch.config import PROJECT_ROOT
+from collectwatch.config import PROJECT_ROOT, connect_duckdb
 
 THRESHOLDS_SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "disclosure_thresholds.csv"
 AUDIT_COLUMNS = (
@@ -124,9 +124,8 @@ def build_groups(publics: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def read_audit(warehouse: Path, periods: list[str]) -> pd.DataFrame:
     """The disclosure audit rows of ``periods`` from a (candidate) warehouse, read-only."""
-    import duckdb
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_duckdb(warehouse, read_only=True)
     try:
         return con.execute(
             f"select * from {tables.DISCLOSURE_AUDIT} where list_contains(?, period)",

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from collectwatch import disclosure, tables
-from collectwatch.config import NO_TELEMETRY_ENV, PROJECT_ROOT, Settings
+from collectwatch.config import NO_TELEMETRY_ENV, PROJECT_ROOT, Settings, connect_duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -596,9 +596,8 @@ def _query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
     """``sql`` run by DuckDB over the given frames (by name): the group-bys and joins of
     a national table (half a million rows, a million and a half checks) take a fraction
     of pandas' time."""
-    import duckdb
 
-    con = duckdb.connect()
+    con = connect_duckdb()
     try:
         for name, frame in frames.items():
             con.register(name, frame)
@@ -1437,7 +1436,7 @@ def read_expected_regions(warehouse: Path, periods: list[str]) -> pd.DataFrame |
     when it has no such relation (the region check then fails, it never passes unseen)."""
     import duckdb
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_duckdb(warehouse, read_only=True)
     try:
         return con.execute(
             f"select period, level, region_code from {tables.EXPECTED_REGIONS} "

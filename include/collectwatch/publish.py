@@ -29,14 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from collectwatch import workbook
-from collectwatch.config import Settings
+from collectwatch.config import Settings, connect_duckdb
 from collectwatch.files import atomic_write_bytes, sha256_file
 from collectwatch.tables import PUBLISHED_TABLES, PublishedTable
 from collectwatch.workbook import ColumnLabel, SheetSpec, workbook_bytes
@@ -300,7 +299,7 @@ class PeriodExport:
         self.con, self.period = con, period
         self.extracts = extracts(con, period)
         self.relations: dict[str, Relation] = {}
-        self.renderer = duckdb.connect()
+        self.renderer = connect_duckdb()
         self.rendered = rendered
         self.render_keys: dict[str, str] = {}
         self.threads = max(1, threads)

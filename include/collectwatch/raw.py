@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from collectwatch.config import Settings
+from collectwatch.config import Settings, connect_duckdb
 from collectwatch.contracts import SUBMISSION_TYPES, SubmissionType
 from collectwatch.files import file_lock, staged
 from collectwatch.intake.formats import quote, trimmed
@@ -106,7 +106,7 @@ def write_current(settings: Settings) -> Path:
             versions = store.rows(tuple(name for name, _ in SUBMISSION_LOG_COLUMNS))
         finally:
             store.close()
-        con = duckdb.connect()
+        con = connect_duckdb()
         try:
             declared = ", ".join(
                 f"{column.split(' as ')[-1]} {kind}" for column, kind in CURRENT_COLUMNS

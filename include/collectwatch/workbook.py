@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 from openpyxl.utils import get_column_letter
 
+from collectwatch.config import connect_duckdb
+
 # Zip's earliest representable date; also what the workbook properties claim.
 FIXED_TIMESTAMP = datetime(1980, 1, 1)
 MONEY_FORMAT = "#,##0.00"
@@ -320,7 +322,7 @@ def workbook_bytes(
     """The workbook's bytes; ``renderer``, an in-memory DuckDB connection to render the data
     rows with, can be shared by many workbooks (a new connection costs ~10 ms)."""
     if renderer is None:
-        with duckdb.connect() as own:
+        with connect_duckdb() as own:
             return workbook_bytes(rows, spec, own)
     names = rows.column_names
     last_row = HEADER_ROWS + rows.num_rows

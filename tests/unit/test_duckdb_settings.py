@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from collectwatch.config import NO_TELEMETRY_ENV, Settings
+from collectwatch.config import DUCKDB_CONFIG, NO_TELEMETRY_ENV, Settings, connect_duckdb
 from collectwatch.warehouse import dbt_environment
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -89,6 +89,10 @@ def test_dbt_keeps_building_after_a_model_spilled(tmp_path):
     (project / "models" / "after.sql").write_text(
         "{{ config(materialized='table') }}\nselect count(distinct s) as n from {{ ref('big') }}"
     )
+    (project / "models" / "io.sql").write_text(
+        "{{ config(materialized='table') }}\n"
+        "select current_setting('async_threads') as async_threads"
+    )
     (project / "models" / "after.yml").write_text(
         "models:\n  - name: after\n    columns:\n      - name: n\n        data_tests: [not_null]\n"
     )
@@ -108,7 +112,8 @@ def test_dbt_keeps_building_after_a_model_spilled(tmp_path):
     assert completed.returncode == 0, completed.stdout[-3000:]
     con = duckdb.connect(str(tmp_path / "candidate.duckdb"), read_only=True)
     assert con.execute("select n from after").fetchone() == (3_000_000,)
-    assert "PASS=3" in completed.stdout
+    assert con.execute("select async_threads from io").fetchone() == (0,)  # DUCKDB_CONFIG
+    assert "PASS=4" in completed.stdout
 
 
 def test_dbt_gets_its_own_memory_limit_and_the_pipeline_keeps_its_own(tmp_path):
@@ -130,3 +135,50 @@ def test_dbt_gets_its_own_memory_limit_and_the_pipeline_keeps_its_own(tmp_path):
     reference = duckdb.connect(config={"memory_limit": "100MB"})
     assert limit == reference.execute("select current_setting('memory_limit')").fetchone()[0]
     reference.close()
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Failing writes to Parquet, each on a connection opened as the product opens them. With
+# DuckDB's asynchronous I/O pool, one in a few hundred hung forever (collectwatch.config).
+FAILING_WRITES = """
+import sys
+from collectwatch.config import Settings, connect_duckdb
+from collectwatch.raw import write_parquet
+from pathlib import Path
+import duckdb
+settings = Settings.from_env().with_data_dir(Path(sys.argv[1]))
+failing = "select case when i < 200000 then i::varchar else 'x' end::int from range(300000) t(i)"
+for con in (settings.duckdb(), connect_duckdb()):
+    for _ in range(200):
+        try:
+            write_parquet(con, failing, Path(sys.argv[1]) / "out.parquet")
+        except duckdb.ConversionException:
+            pass
+print("done")
+"""
+
+
+def test_failed_writes_to_parquet_do_not_hang_the_connection(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-c", FAILING_WRITES, str(tmp_path)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert completed.stdout.strip() == "done", completed.stderr[-2000:]
+
+
+def test_every_duckdb_connection_of_the_product_goes_through_its_settings(tmp_path):
+    """Settings.duckdb and connect_duckdb apply DUCKDB_CONFIG, and no other code of the
+    product opens DuckDB by itself (dbt's connections: the profile, tested above)."""
+    settings = Settings.from_env().with_data_dir(tmp_path / "data")
+    for con in (settings.duckdb(), connect_duckdb()):
+        (async_threads,) = con.execute("select current_setting('async_threads')").fetchone()
+        con.close()
+        assert async_threads == DUCKDB_CONFIG["async_threads"] == 0
+    openers = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("include", "dags")
+        for path in (PROJECT_ROOT / folder).rglob("*.py")
+        for line in path.read_text().splitlines()
+        if "duckdb.connect(" in line
+    ]
+    assert openers == ["include/collectwatch/config.py"]  # in connect_duckdb

@@ -10,6 +10,7 @@ import os
 import duckdb
 import pytest
 
+from collectwatch.config import connect_duckdb
 from collectwatch.files import CHUNK, atomic_copy, atomic_write_files, digest_file
 from collectwatch.raw import write_parquet
 
@@ -59,7 +60,7 @@ def _everything_in(folder):
 
 def test_a_failed_parquet_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     target = tmp_path / "raw" / "v1.parquet"
-    con = duckdb.connect()
+    con = connect_duckdb()  # the product's settings: see test_duckdb_settings
     write_parquet(con, "select 1 as x", target)
     before = target.read_bytes()
     # a query that fails halfway (DuckDB removes its own partial file) ...
