@@ -5,7 +5,7 @@ and the asset names. Importable without Airflow (the DAG files import Airflow it
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from collectwatch.alerts import on_task_failure
 from collectwatch.config import NO_TELEMETRY_ENV, Settings
@@ -85,10 +85,15 @@ def prepare_embedded_metadata(settings: Settings) -> None:
 
 
 def run_embedded(
-    settings: Settings, periods: list[str], full_refresh: bool = False, as_of: str | None = None
+    settings: Settings,
+    periods: list[str],
+    full_refresh: bool = False,
+    as_of: str | None = None,
+    run_after: datetime | None = None,
 ) -> dict:
-    """Run collect_submissions, then nightly_supervision for ``periods``, through the
-    real DAGs with dag.test() on the embedded metadata database."""
+    """Run collect_submissions, then nightly_supervision for ``periods`` (none: the
+    periods it plans as of ``run_after``, by default now), through the real DAGs with
+    dag.test() on the embedded metadata database."""
     prepare_embedded_metadata(settings)
     from airflow.dag_processing.dagbag import DagBag
 
@@ -99,7 +104,8 @@ def run_embedded(
     states = {"collect_submissions": str(collect.state)}
     if states["collect_submissions"] == "success":
         nightly = bag.get_dag("nightly_supervision").test(
-            run_conf={"periods": periods, "full_refresh": full_refresh, "as_of": as_of}
+            run_after=run_after,
+            run_conf={"periods": periods, "full_refresh": full_refresh, "as_of": as_of},
         )
         states["nightly_supervision"] = str(nightly.state)
     succeeded = all(state.endswith("success") for state in states.values()) and len(states) == 2

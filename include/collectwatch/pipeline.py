@@ -39,7 +39,7 @@ from collectwatch.publish import (
     stage_period,
 )
 from collectwatch.raw import write_current
-from collectwatch.rebuild import partial_build
+from collectwatch.rebuild import partial_build, periods_sharing_complaints
 from collectwatch.warehouse import (
     BUILDING,
     clear_interrupted_build,
@@ -154,9 +154,10 @@ def current_inputs(settings: Settings) -> dict[str, dict[str, str]]:
 
 def plan_periods(settings: Settings, requested: list[str] | None, now: datetime) -> list[str]:
     """The requested periods, or: the previous month, every period whose current
-    submissions changed since its latest publication, and every published period whose
-    figures read a changed one (the month after, the same month a year after), oldest
-    first."""
+    submissions changed since its latest publication, every published period holding a
+    copy of a complaint with a copy in a changed one (collectwatch.rebuild), and every
+    published period whose figures read one of those (the month after, the same month a
+    year after), oldest first."""
     if requested:
         return sorted(set(requested))
     changed = {
@@ -165,6 +166,7 @@ def plan_periods(settings: Settings, requested: list[str] | None, now: datetime)
         if (manifest := latest_manifest(settings, period)) is None
         or manifest.get("input_submissions") != inputs
     }
+    changed |= periods_sharing_complaints(settings, changed)
     dependents = {
         later
         for period in changed

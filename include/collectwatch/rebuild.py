@@ -4,9 +4,8 @@ The candidate starts as a copy of the published warehouse (DESIGN Decision 3), s
 whose inputs have not changed since the periods' last publications already holds the right
 rows. A resubmitted contact log needs only what ``stg_contact_events`` feeds — a fraction
 of the ~490 nodes — to be rebuilt and tested again. Everything is rebuilt when that cannot
-be proven safe: a period never published, a dbt project (models, macros, seeds, settings)
-that differs from the one that built the last publication, or a release status that the
-new clock changes (``release_status`` is on every mart).
+be proven safe: a dbt project (models, macros, seeds, settings) that differs from the one
+that built any of the periods' last publications, or no period published before.
 
 A submission type counts as changed when any of its submissions, of any period, was
 received or decided after the earliest of those publications' runs started (a period's
@@ -18,13 +17,13 @@ rows, the complaint copies) rebuild only the rows of the submitters with a chang
 submission of that same period (dbt macro rebuilt_slice): one agency's corrected log
 re-sorts its own events, not the month's tens of millions.
 
-The periods of one night are judged one by one. A period that cannot start from its last
-publication (never published, or its release status changed) is rebuilt whole — every
-submitter's rows — while the others in the same build keep their partial slices: the first
-night of a month that also carries a late correction of the month before re-sorts the new
-month's events and the correcting agency's, not the month before's again (a national
-month's flags are ~140 s). A project that differs from any period's last build rebuilds
-everything.
+The periods of one night are judged one by one. A period never published is rebuilt
+whole — every submitter's rows — while the others in the same build keep their partial
+slices: the first night of a month that also carries a late correction of the month before
+re-sorts the new month's events and the correcting agency's, not the month before's again
+(a national month's flags are ~140 s). A period whose release status the new clock changes
+(``release_status`` is on every mart, in no slice) has every mart rebuilt, its slices only
+for its changed submitters.
 """
 
 from __future__ import annotations
@@ -45,21 +44,8 @@ def _is_final(settings: Settings, period: str, as_of: str) -> bool:
     return datetime.fromisoformat(as_of) > datetime.fromisoformat(due_at(settings, period))
 
 
-def _built_by_another_project(settings: Settings, periods: list[str], fingerprint: str) -> bool:
-    """Whether any of the periods was last published from a different dbt project."""
-    manifests = (latest_manifest(settings, period) for period in periods)
-    return any(m is not None and m.get("dbt_project_sha256") != fingerprint for m in manifests)
-
-
-def _last_build_start(settings: Settings, period: str, as_of: str) -> datetime | None:
-    """When the run behind the period's last publication started, if a partial build may
-    start from it; None when the period must be rebuilt whole (never published, or its
-    release status changes)."""
-    manifest = latest_manifest(settings, period)
-    if manifest is None or not settings.warehouse_path.exists():
-        return None
-    if _is_final(settings, period, manifest["as_of"]) != _is_final(settings, period, as_of):
-        return None
+def _build_start(manifest: dict) -> datetime:
+    """When the run behind a publication started."""
     if "run_started_at" in manifest:  # to the microsecond, like intake's decisions
         return datetime.fromisoformat(manifest["run_started_at"])
     return run_started_at(manifest["run_id"])
@@ -89,17 +75,23 @@ def changed_submitters(
 
 def partial_build(settings: Settings, periods: list[str], as_of: str) -> PartialBuild | None:
     """What a partial build of ``periods`` rebuilds; None: build everything."""
-    if _built_by_another_project(settings, periods, dbt_project_fingerprint(settings)):
+    manifests = {period: latest_manifest(settings, period) for period in periods}
+    published = {period: m for period, m in manifests.items() if m is not None}
+    if not published or not settings.warehouse_path.exists():
         return None
-    starts = {period: _last_build_start(settings, period, as_of) for period in periods}
-    partial = {period: start for period, start in starts.items() if start is not None}
-    if not partial:
+    fingerprint = dbt_project_fingerprint(settings)
+    if any(m.get("dbt_project_sha256") != fingerprint for m in published.values()):
         return None
-    since = min(partial.values())
+    since = min(_build_start(manifest) for manifest in published.values())
     # A slice's rows of a period come from that period's submissions only.
-    sliced = changed_submitters(settings, since, set(partial))
-    whole_periods = sorted(set(periods) - set(partial))
-    if whole_periods:
+    sliced = changed_submitters(settings, since, set(published))
+    whole_periods = sorted(set(periods) - set(published))
+    # A release status the clock changed is in every mart of the period, in no slice.
+    restated = any(
+        _is_final(settings, period, manifest["as_of"]) != _is_final(settings, period, as_of)
+        for period, manifest in published.items()
+    )
+    if whole_periods or restated:
         return PartialBuild(None, sliced, whole_periods)
     # Any period's change may be read: a mart reads the month before and the year before,
     # the registry is in effect across months.
@@ -108,3 +100,45 @@ def partial_build(settings: Settings, periods: list[str], as_of: str) -> Partial
     # the registry snapshot, downstream of it).
     selectors = [*ALWAYS_REBUILT, *(f"stg_{submission_type}+" for submission_type in changed)]
     return PartialBuild(selectors, sliced)
+
+
+def periods_sharing_complaints(settings: Settings, periods: set[str]) -> set[str]:
+    """The periods beside ``periods`` whose complaints a change of ``periods`` can move:
+    those holding a copy of a complaint (by its regulator_ref) that has a copy in one of
+    ``periods``, now (their current raw files) or as last built (the warehouse's
+    int_complaint_copies). The hotline's record is kept over a lender's copy filed in
+    another month (DESIGN Decision 13): a hotline record filed, or withdrawn, in one month
+    moves the complaint out of, or back into, another month's complaint tables."""
+    if not periods or not settings.warehouse_path.exists():
+        return set()
+    store = StateStore(settings.submissions_db)
+    try:
+        files = [
+            str(settings.raw_dir / submission.raw_path)
+            for submission in store.current(submission_type="complaints")
+            if submission.period in periods
+        ]
+    finally:
+        store.close()
+    con = settings.duckdb(settings.warehouse_path, read_only=True)
+    try:
+        built = "select 1 from information_schema.tables where table_name = 'int_complaint_copies'"
+        if con.execute(built).fetchone() is None:  # a warehouse from before the table
+            return set()
+        current = "select regulator_ref from read_parquet($files) union all" if files else ""
+        rows = con.execute(
+            f"""
+            with refs as (
+                {current}
+                select regulator_ref from int_complaint_copies
+                where period in (select unnest($periods))
+            )
+            select distinct period from int_complaint_copies
+            where regulator_ref in (select regulator_ref from refs)
+                and period not in (select unnest($periods))
+            """,
+            {"periods": sorted(periods), **({"files": files} if files else {})},
+        ).fetchall()
+    finally:
+        con.close()
+    return {period for (period,) in rows}

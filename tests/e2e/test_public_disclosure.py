@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from collectwatch import pipeline, tables
+from collectwatch.config import CHINA_TZ
 from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
 
@@ -499,10 +501,12 @@ def _version_dirs(settings, periods: list[str]) -> dict[str, list[str]]:
     }
 
 
-def _assert_a_full_build_publishes_the_same_files(settings, periods=(PERIOD,)) -> None:
+def _assert_a_full_build_publishes_the_same_files(
+    settings, periods=(PERIOD,), as_of: str = AS_OF
+) -> None:
     """A full build from the raw zone publishes byte-identical files: no new version."""
     before = _version_dirs(settings, list(periods))
-    outcome = run_embedded(settings, list(periods), full_refresh=True, as_of=AS_OF)
+    outcome = run_embedded(settings, list(periods), full_refresh=True, as_of=as_of)
     assert outcome["state"] == "success", outcome
     assert _version_dirs(settings, list(periods)) == before
 
@@ -726,3 +730,86 @@ def test_a_new_month_is_built_whole_beside_a_corrected_months_slices_as_a_full_b
     assert f"agency_uscc in ('{agency}')" in flagged
     assert _latest_manifest(settings, EARLIER_PERIOD)["version"] == 1
     _assert_a_full_build_publishes_the_same_files(settings, [EARLIER_PERIOD, PERIOD])
+
+
+# After 2026-10's due date (15 November, 23:59:59 +08:00): 2026-10 turns final.
+AFTER_DUE = "2026-11-20T09:00:00+08:00"
+
+
+def test_a_correction_after_the_due_date_restates_every_mart_but_one_agencys_slice(
+    first_run, settings, submitted
+):
+    """An agency corrects its 2026-10 log after the due date, and 2026-10 was published
+    preliminary: every mart is rebuilt (release_status turns final), the per-agency rows
+    for that agency only, and what is published is what a full build publishes."""
+    logs = sorted(
+        (p for p in submitted.files if p.name.startswith("contact_events__")),
+        key=lambda p: p.stat().st_size,
+    )
+    log = logs[1]  # not one an earlier test corrected (the smallest, the largest)
+    events = pd.read_csv(log, dtype=str, keep_default_na=False)
+    agency = _land_again(settings, log, events.iloc[:-1])  # its last event withdrawn
+
+    outcome = run_embedded(settings, [PERIOD], as_of=AFTER_DUE)
+
+    assert outcome["state"] == "success", outcome
+    after = _latest_manifest(settings)
+    assert after["as_of"] == AFTER_DUE
+    assert after["dbt_selection"] is None and after["dbt_whole_periods"] == []
+    assert after["dbt_changed_submitters"] == {"contact_events": [agency]}
+    assert set(_published(settings, "outsourcing_by_region", "internal")["release_status"]) == {
+        "final"
+    }
+    executed = _executed_sql_dir(settings, after)
+    flagged = (executed / "models/intermediate/int_contact_events_flagged.sql").read_text()
+    assert "delete from" in flagged and f"agency_uscc in ('{agency}')" in flagged
+    _assert_a_full_build_publishes_the_same_files(settings, as_of=AFTER_DUE)
+
+
+def _hotline_file(settings, month) -> Path:
+    (path,) = (
+        p
+        for p in month.files
+        if p.name.startswith("complaints__") and p.parent.name == settings.regulator_uscc
+    )
+    return path
+
+
+def _complaints_total(settings, period: str) -> int:
+    published = _published(settings, "complaints_by_region", "internal", period)
+    return int(published.loc[published["level"] == "national", "complaints"].sum())
+
+
+def test_a_hotline_record_filed_a_month_late_moves_its_complaint_out_of_the_earlier_month(
+    first_run, settings, months
+):
+    """The hotline's record of a complaint a lender reported in 2026-09 is filed with
+    2026-10 instead (one night takes it out of 2026-09's file, the next adds it to
+    2026-10's): the hotline's record is kept (DESIGN Decision 13), so the complaint leaves
+    2026-09's tables. The planned night rebuilds 2026-09 though only 2026-10's inputs
+    changed, and publishes what a full build publishes."""
+    base_file = _hotline_file(settings, months[BASE_PERIOD])
+    base = pd.read_csv(base_file, dtype=str, keep_default_na=False)
+    moved = base.iloc[0].copy()
+    _land_again(settings, base_file, base.iloc[1:])
+    assert run_embedded(settings, [BASE_PERIOD], as_of=AFTER_DUE)["state"] == "success"
+    before = _latest_manifest(settings, BASE_PERIOD)
+    complaints_before = _complaints_total(settings, BASE_PERIOD)
+
+    later_file = _hotline_file(settings, months[PERIOD])
+    later = pd.read_csv(later_file, dtype=str, keep_default_na=False)
+    moved["period"] = PERIOD
+    moved["complaint_id"] = "LATE-" + moved["complaint_id"]
+    for moment in ("received_at", "resolved_at"):
+        moved[moment] = later.iloc[0][moment]
+    _land_again(settings, later_file, pd.concat([later, moved.to_frame().T]))
+    # Planned as the night after 2026-10 closes: 2026-10 is the only period with new inputs.
+    night = datetime(2026, 11, 20, 2, 0, tzinfo=CHINA_TZ)
+    outcome = run_embedded(settings, [], as_of=AFTER_DUE, run_after=night)
+
+    assert outcome["state"] == "success", outcome
+    after = _latest_manifest(settings, BASE_PERIOD)
+    assert after["version"] == before["version"] + 1
+    assert after["input_submissions"] == before["input_submissions"]
+    assert _complaints_total(settings, BASE_PERIOD) == complaints_before - 1
+    _assert_a_full_build_publishes_the_same_files(settings, [BASE_PERIOD, PERIOD], as_of=AFTER_DUE)

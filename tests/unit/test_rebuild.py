@@ -90,11 +90,15 @@ def test_everything_is_rebuilt_when_a_partial_build_is_not_safe(settings):
     assert partial_build(settings, [PERIOD], AFTER_DUE) is None
 
 
-def test_a_release_status_the_clock_changes_rebuilds_everything(settings):
+def test_a_release_status_the_clock_changes_rebuilds_every_mart_not_every_slice(settings):
     _publish(settings, as_of=BEFORE_DUE)  # preliminary then, final now
-    assert partial_build(settings, [PERIOD], AFTER_DUE) is None
+    _decide(settings, "contact_events", "2026-11-21T10:00:00+08:00")
+    restated = partial_build(settings, [PERIOD], AFTER_DUE)
+    assert restated.selectors is None  # every node: every mart carries release_status
+    assert restated.whole_periods == []
+    assert restated.changed_submitters == {"contact_events": [SUBMITTER]}
     before_due = partial_build(settings, [PERIOD], "2026-11-12T02:00:00+08:00")
-    assert before_due.selectors == ["stg_submissions+"]
+    assert before_due.selectors == ["stg_submissions+", "stg_contact_events+"]
 
 
 def test_a_period_never_published_is_rebuilt_whole_beside_the_others_slices(settings):

@@ -8,11 +8,12 @@ import json
 import os
 from datetime import datetime, timedelta
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from collectwatch import pipeline, warehouse
+from collectwatch import pipeline, rebuild, warehouse
 from collectwatch.config import CHINA_TZ, Settings
 from collectwatch.faults import fault_point
 from collectwatch.files import file_lock, sha256_file
@@ -85,6 +86,38 @@ def test_a_correction_replans_the_published_periods_that_read_it(settings):
     _accept(store, "91440300MA5G8XXXXM", "2025-12", "late")
     _publish_manifest(settings, "2026-01", {})
     assert {"2025-12", "2026-01"} <= set(pipeline.plan_periods(settings, None, NOW))
+
+
+def test_a_hotline_record_replans_the_published_periods_holding_its_complaints_copies(
+    settings,
+):
+    """A complaint's copies share its regulator_ref across months, and the hotline's record
+    is kept (DESIGN Decision 13): a resubmission for 2026-09 whose hotline record R1 names a
+    complaint a lender filed in 2026-07 moves it out of 2026-07, and one withdrawing R2
+    moves its 2026-08 copy's complaint back; 2026-05, sharing no reference, is not
+    rebuilt, and neither is a complaint without one (its key is its own month's)."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "create table int_complaint_copies as select * from (values "
+            "('2026-05', 'R9'), ('2026-05', null), ('2026-07', 'R1'), ('2026-08', 'R2'), "
+            "('2026-09', 'R2'), ('2026-09', null)) as t(period, regulator_ref)"
+        )
+    store = StateStore(settings.submissions_db)
+    submission = store.register("91440300MA5G8XXXXM", "complaints", "2026-09", "c", "f", 1, "t")
+    raw = settings.raw_dir / "complaints" / "2026-09.parquet"
+    raw.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"regulator_ref": ["R1", None, "R7"]}), raw)
+    store.decide(
+        submission.submission_id, ACCEPTED, "t", raw_path=str(raw.relative_to(settings.raw_dir))
+    )
+    _accept(store, "91440300MA5G8XXXXM", "2026-10", "l")  # another type, another month
+
+    assert rebuild.periods_sharing_complaints(settings, {"2026-09"}) == {"2026-07", "2026-08"}
+    assert rebuild.periods_sharing_complaints(settings, {"2026-10"}) == set()
+    for period in ("2026-05", "2026-07", "2026-08", "2026-09"):
+        _publish_manifest(settings, period, {})
+    planned = pipeline.plan_periods(settings, None, NOW)
+    assert planned == ["2026-07", "2026-08", "2026-09", "2026-10"]
 
 
 def test_periods_between_spans_a_year_end_and_rejects_nonsense():
