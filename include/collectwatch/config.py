@@ -46,6 +46,7 @@ ENV_VARIABLES = (
     "COLLECTWATCH_DBT_UNIT_TESTS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
+    "COLLECTWATCH_TASK_TIMEOUT_S",
     "COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES",
     "COLLECTWATCH_XLSX_MAX_COMPRESSION_RATIO",
     "COLLECTWATCH_ALERT_WEBHOOK_URL",
@@ -123,6 +124,10 @@ class Settings:
     # Failed-task retries: kept for production, set to 0 by tests (see DESIGN "Verified").
     task_retries: int = 2
     task_retry_delay_s: int = 300
+    # A task running longer fails (and is retried, and alerts): a hung DuckDB or dbt must not
+    # hold the warehouse pool for good. A national night's longest task takes minutes, and a
+    # year's backfill builds in one task, ~4 minutes a month here (bench/README.md).
+    task_timeout_s: int = 4 * 3600
     # Quality edits: overdue share jump vs the last accepted month (Q003), outsourced
     # balance vs assignments (Q004); macro edit: lender vs agency reconciliation (M001).
     overdue_jump_factor: float = 3.0
@@ -169,6 +174,7 @@ class Settings:
             not in ("0", "false", "no"),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
+            task_timeout_s=int(os.environ.get("COLLECTWATCH_TASK_TIMEOUT_S", 4 * 3600)),
             xlsx_max_uncompressed_bytes=int(
                 os.environ.get("COLLECTWATCH_XLSX_MAX_UNCOMPRESSED_BYTES", 2 * 1024**3)
             ),

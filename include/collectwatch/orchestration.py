@@ -18,12 +18,14 @@ TAGS = ["collectwatch", "supervision"]
 
 def default_args(settings: Settings) -> dict:
     """Retries for production; tests set COLLECTWATCH_TASK_RETRIES=0 (a failing task
-    would otherwise wait the retry delay twice inside dag.test()). A task that fails for
+    would otherwise wait the retry delay twice inside dag.test()). A task that runs past
+    its timeout fails (a hung process must not hold the warehouse pool); one that fails for
     good raises an alert (file, webhook, email: collectwatch.alerts)."""
     return {
         "owner": "statistics-office",
         "retries": settings.task_retries,
         "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
+        "execution_timeout": timedelta(seconds=settings.task_timeout_s),
         "on_failure_callback": on_task_failure,
     }
 

@@ -37,6 +37,9 @@ def test_dag_is_tagged_documented_and_single_writer(dag_bag, dag_id):
     for task in dag.tasks:
         assert "retries" in dag.default_args
         assert task.retries == dag.default_args["retries"]
+        # a hung process fails at the timeout instead of holding its pool for good
+        assert task.execution_timeout == dag.default_args["execution_timeout"]
+        assert task.execution_timeout.total_seconds() == Settings.from_env().task_timeout_s
 
 
 def test_production_default_retries_are_set():

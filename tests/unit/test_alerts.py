@@ -4,7 +4,10 @@ alert file is written even when delivery fails; the Airflow callback is wired in
 from __future__ import annotations
 
 import json
+import os
 import socketserver
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -134,3 +137,76 @@ def test_the_airflow_callback_alerts_once_per_failure(settings, monkeypatch, web
     gate_failed.alert_path = "alerts/x-gate_failed.json"
     alerts.on_task_failure({"task_instance": task, "exception": gate_failed})
     assert len(received) == 1
+
+
+SLOW_DAG = """
+import time
+from dataclasses import replace
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from collectwatch.config import Settings
+from collectwatch.orchestration import default_args
+
+
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=default_args(replace(Settings.from_env(), task_timeout_s=1)),
+)
+def hung_night():
+    @task
+    def hung_build():
+        time.sleep(60)  # a process that never returns, as a hung DuckDB query
+
+    hung_build()
+
+
+hung_night()
+"""
+
+
+# dag.test() of that DAG in a process of its own: Airflow reads its DAG folder once per
+# process, and this session's is the project's.
+RUN_HUNG_NIGHT = """
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from collectwatch.config import Settings
+from collectwatch.orchestration import prepare_embedded_metadata
+
+settings = replace(Settings.from_env(), project_dir=Path(sys.argv[1]))
+prepare_embedded_metadata(settings)
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=str(settings.project_dir / "dags"))
+assert not bag.import_errors, bag.import_errors
+print("STATE", bag.get_dag("hung_night").test().state)
+"""
+
+
+def test_a_task_past_its_timeout_fails_and_alerts(settings, tmp_path):
+    """A task that hangs (a DuckDB query that never returns: collectwatch.config) fails at
+    the configured timeout through the real task runner, and its failure alerts."""
+    project = tmp_path / "project"
+    (project / "dags").mkdir(parents=True)
+    (project / "dags" / "hung_night.py").write_text(SLOW_DAG)
+    environment = {
+        **os.environ,
+        "COLLECTWATCH_DATA_DIR": str(settings.data_dir),
+        "COLLECTWATCH_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_HUNG_NIGHT, str(project)],
+        env=environment, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+    assert "STATE failed" in completed.stdout, completed.stderr[-3000:]
+    (alert,) = (settings.data_dir / "alerts").glob("*-task_failed.json")
+    body = json.loads(alert.read_text())
+    assert body["summary"] == "hung_night.hung_build failed"
+    assert "Timeout" in body["exception"]
