@@ -124,7 +124,6 @@ def build_groups(publics: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def read_audit(warehouse: Path, periods: list[str]) -> pd.DataFrame:
     """The disclosure audit rows of ``periods`` from a (candidate) warehouse, read-only."""
-
     con = connect_duckdb(warehouse, read_only=True)
     try:
         return con.execute(

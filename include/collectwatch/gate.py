@@ -596,7 +596,6 @@ def _query(sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
     """``sql`` run by DuckDB over the given frames (by name): the group-bys and joins of
     a national table (half a million rows, a million and a half checks) take a fraction
     of pandas' time."""
-
     con = connect_duckdb()
     try:
         for name, frame in frames.items():
