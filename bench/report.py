@@ -195,6 +195,19 @@ def _dbt_limit(duckdb: dict) -> str:
     return f" (dbt's in the build: {limit})" if limit and limit != duckdb["memory_limit"] else ""
 
 
+def _next_month_night(results: dict) -> str:
+    """What the next month's night carried: the new month on the warehouse holding the
+    first and, in runs since 2026-12-07, one agency's late correction of the first."""
+    next_month = results["next_month"]
+    night = f"{next_month['period']}, on a warehouse holding {results['period']}"
+    late = next_month.get("late_correction")
+    if late:
+        night += (
+            f", with one agency's corrected {late['period']} contact log ({late['rows']:,} rows)"
+        )
+    return night
+
+
 def markdown(results: dict) -> str:
     """The short table: every stage of the night, the resubmission, then the next month's
     night (where the run had one)."""
@@ -233,9 +246,9 @@ def markdown(results: dict) -> str:
         for stage in next_month["stages"]:
             lines.append(_stage_row(f"next month: {stage['name']}", stage))
         lines.append(
-            f"| **next month ({next_month['period']}, on a warehouse holding "
-            f"{results['period']}): landing → publication** | | **{next_month['wall_s']}** | "
-            f"{next_month['cpu_s']} | | **{next_month['peak_rss_mb']:,}** | | | |"
+            f"| **next month ({_next_month_night(results)}): landing → publication** | | "
+            f"**{next_month['wall_s']}** | {next_month['cpu_s']} | | "
+            f"**{next_month['peak_rss_mb']:,}** | | | |"
         )
     met = verdicts(results)
     contact_log = _contact_log_intake(results)

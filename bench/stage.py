@@ -100,7 +100,9 @@ def _by_type(batches: list[dict]) -> dict[str, dict]:
 
 def build(settings: Settings, args: argparse.Namespace) -> dict:
     pipeline.recover(settings)
-    result = pipeline.build(settings, [args.period], as_of(args.period))
+    # One clock for the night: a late period's release status is already final at it.
+    periods = [args.period, *args.late_period]
+    result = pipeline.build(settings, periods, as_of(args.period))
     run_results = json.loads(run_results_path(settings, result["run_id"]).read_text())
     return {**result, "slowest_nodes": slowest_nodes(run_results)}
 
@@ -225,6 +227,12 @@ def main() -> None:
     parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("--period", required=True)
     parser.add_argument("--input", help="the previous stage's result (JSON)")
+    parser.add_argument(
+        "--late-period",
+        action="append",
+        default=[],
+        help="a published period the build also rebuilds (a late correction; repeatable)",
+    )
     parser.add_argument("--output", help="where this stage's result goes (JSON)")
     parser.add_argument("--source", help="the generated month (floor-intake)")
     parser.add_argument("--staged", help="a staged publication folder (floor-gate)")

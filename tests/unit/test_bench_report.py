@@ -199,6 +199,14 @@ def test_the_next_months_night_has_its_rows_and_counts_for_the_night_target(resu
         "| | **682.0** |" in table
     )
     assert "landing → publication under 10 min (both nights) (not met)" in table
+    results["next_month"]["late_correction"] = {
+        "period": "2026-10", "agency_uscc": "91110000MA00000001", "rows": 81_680,
+    }  # fmt: skip
+    assert (
+        "| **next month (2026-11, on a warehouse holding 2026-10, with one agency's corrected "
+        "2026-10 contact log (81,680 rows)): landing → publication** | | **682.0** |"
+        in report.markdown(results)
+    )
     following[1]["peak_rss_mb"] = 7000
     results["next_month"] |= report.totals(following)
     assert report.verdicts(results)["peak_under_6_gib"] is False
