@@ -204,6 +204,7 @@ def resubmit(bench: Bench, source: Path, rank: int = 1) -> tuple[str, int]:
     logs = sorted(source.glob("*/contact_events__*"), key=lambda p: p.stat().st_size)
     original = logs[-rank]
     target = bench.settings.landing_dir / original.parent.name / original.name
+    target.parent.mkdir(parents=True, exist_ok=True)
     parquet = original.suffix == ".parquet"
     reader = (
         f"read_parquet('{original}')" if parquet else f"read_csv('{original}', all_varchar = true)"
