@@ -20,26 +20,31 @@
     submitter there (V013), so the file filter drops no row of the slice.
 #}
 {% macro rebuilt_slice(submission_type, submitter_column, file_column=none, tested=false) -%}
-    {%- set changed = run_var('changed_submitters') -%}
-    {{ rebuilt_periods(tested=tested) }}
-    {%- if changed is mapping %}
-    {%- set submitters = changed.get(submission_type, []) %}
-    {%- set whole = run_var('whole_periods') or [] %}
-    {%- set rows = [] %}
-    {%- set files = [] %}
-    {%- if whole %}
-    {%- do rows.append(in_list('period', whole)) %}
-    {%- do files.append(in_raw_folders(file_column, 'period', whole)) if file_column %}
-    {%- endif %}
-    {%- do rows.append(in_list(submitter_column, submitters)) %}
-    {%- if submitters %}
-    {%- do files.append(in_raw_folders(file_column, 'submitter', submitters)) if file_column %}
-    {%- endif %}
-    and {{ any_of(rows) }}
-    {%- if files %}
-    and {{ any_of(files) }}
+    {{ any_of(rebuilt_slice_branches(submission_type, submitter_column, file_column, tested)) }}
+{%- endmacro %}
+
+{#
+    The rows of `relation` a replace_slice model rebuilds, as a query: every row when it is
+    built whole; built incrementally, one `union all` branch per condition of
+    rebuilt_slice_branches. slice['source_file_column']: the relation's raw file column, if
+    it has one.
+#}
+{% macro rebuilt_slice_rows(relation, slice) -%}
+    {%- if is_incremental() -%}
+        {{ union_of(relation, rebuilt_slice_branches(
+            slice['submission_type'], slice['submitter_column'], slice.get('source_file_column')
+        )) }}
+    {%- else -%}
+        select * from {{ relation }}
     {%- endif -%}
-    {%- endif -%}
+{%- endmacro %}
+
+{# The rows of `relation` meeting one of the (disjoint) conditions, a branch each. #}
+{% macro union_of(relation, conditions) -%}
+    {%- for condition in conditions -%}
+        select * from {{ relation }} where {{ condition }}
+        {{- "\n    union all\n    " if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}
 
 {# `column in (values)`; no value: `column in (null)`, true of no row. #}
@@ -55,10 +60,19 @@
 
 {# One of the conditions: the one alone, or them or-ed in parentheses. #}
 {% macro any_of(conditions) -%}
+    {{ joined_conditions(conditions, 'or') }}
+{%- endmacro %}
+
+{# All of the conditions: the one alone, or them and-ed in parentheses. #}
+{% macro all_of(conditions) -%}
+    {{ joined_conditions(conditions, 'and') }}
+{%- endmacro %}
+
+{% macro joined_conditions(conditions, operator) -%}
     {%- if conditions | length == 1 -%}
         {{ conditions[0] }}
     {%- else -%}
-        ({{ conditions | join(' or ') }})
+        ({{ conditions | join(' ' ~ operator ~ ' ') }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -72,18 +86,6 @@
             contains({{ file_column }}, '/{{ key }}={{ value }}/'){{ " or " if not loop.last }}
         {%- endfor -%}
     )
-{%- endmacro %}
-
-{#
-    The rows a replace_slice model rebuilds, when it is built incrementally, read from
-    its source; slice['source_file_column']: the source's raw file column, if it has one.
-#}
-{% macro rebuilt_slice_filter(slice) -%}
-    {%- if is_incremental() -%}
-        where {{ rebuilt_slice(
-            slice['submission_type'], slice['submitter_column'], slice.get('source_file_column')
-        ) }}
-    {%- endif -%}
 {%- endmacro %}
 
 {#
@@ -103,9 +105,10 @@
     {%- if where and where.startswith('__rebuilt_slice__') -%}
         {%- set words = where.split()[1:] -%}
         {%- set own_file_column = words[2] if words | length > 2 else none -%}
-        {%- set where = rebuilt_slice(
+        {%- set branches = rebuilt_slice_branches(
             words[0], words[1], file_column or own_file_column, tested=true
         ) -%}
+        {%- do return('(' ~ union_of(relation, branches) ~ ') dbt_subquery') -%}
     {%- elif where and where.startswith('__rebuilt_periods_overlap__') -%}
         {%- set where = rebuilt_periods_overlap(where.split()[1], tested=true) -%}
     {%- endif -%}

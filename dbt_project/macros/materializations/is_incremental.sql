@@ -1,7 +1,7 @@
 {#
     dbt's is_incremental(), which knows only materialized='incremental', extended to the
     project's own incremental materialization, replace_slice: its models' filters
-    (rebuilt_slice_filter, rebuilt_periods) read only the rebuilt slice exactly when it
+    (rebuilt_slice_rows, rebuilt_periods) read only the rebuilt slice exactly when it
     builds incrementally. A unit test still overrides it by this name.
 #}
 {% macro is_incremental() %}

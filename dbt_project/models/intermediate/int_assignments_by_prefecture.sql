@@ -13,8 +13,7 @@ with
 
 assignments as (
 
-    select * from {{ ref('stg_agency_assignment') }}
-    {{ rebuilt_slice_filter(slice) }}
+    {{ rebuilt_slice_rows(ref('stg_agency_assignment'), slice) }}
 
 )
 

@@ -19,8 +19,7 @@ with
 
 complaints as (
 
-    select * from {{ ref('stg_complaints') }}
-    {{ rebuilt_slice_filter(slice) }}
+    {{ rebuilt_slice_rows(ref('stg_complaints'), slice) }}
 
 )
 

@@ -13,8 +13,7 @@ with
 
 flagged as (
 
-    select * from {{ ref('int_contact_events_flagged') }}
-    {{ rebuilt_slice_filter(slice) }}
+    {{ rebuilt_slice_rows(ref('int_contact_events_flagged'), slice) }}
 
 ),
 
@@ -30,8 +29,7 @@ first_episodes as (
         event_id
 
     from (
-        select * from {{ ref('int_contact_events_flagged') }}
-        {{ rebuilt_slice_filter(slice) }}
+        {{ rebuilt_slice_rows(ref('int_contact_events_flagged'), slice) }}
     ) as rebuilt
     where starts_call_bombing_episode
     qualify row_number() over (

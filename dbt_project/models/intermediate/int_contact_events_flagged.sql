@@ -20,8 +20,7 @@ with
 
 events as (
 
-    select * from {{ ref('stg_contact_events') }}
-    {{ rebuilt_slice_filter(slice) }}
+    {{ rebuilt_slice_rows(ref('stg_contact_events'), slice) }}
 
 ),
 

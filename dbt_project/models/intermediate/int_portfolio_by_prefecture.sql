@@ -14,8 +14,7 @@ with
 
 portfolio as (
 
-    select * from {{ ref('stg_lender_portfolio') }}
-    {{ rebuilt_slice_filter(slice) }}
+    {{ rebuilt_slice_rows(ref('stg_lender_portfolio'), slice) }}
 
 )
 
