@@ -147,6 +147,24 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _gate(args: argparse.Namespace, settings: Settings) -> int:
+    from collectwatch.gate import GATE_BLOCKED, GATE_PASSED, run_gate
+
+    result = run_gate(
+        Path(args.staged_dir),
+        args.period,
+        Path(args.report_dir),
+        Path(args.previous) if args.previous else None,
+        warehouse=Path(args.warehouse) if args.warehouse else None,
+        coverage_floor=args.coverage_floor,
+    )
+    print(
+        f"{'passed' if result.passed else 'blocked'}: {len(result.blocking_failures)} "
+        f"blocking failures, {len(result.warnings)} warnings; report: {result.report_html}"
+    )
+    return GATE_PASSED if result.passed else GATE_BLOCKED
+
+
 # Commands that start a scheduler: it never queues a task whose pool does not exist.
 SCHEDULING_AIRFLOW_COMMANDS = {"standalone", "scheduler"}
 
@@ -204,6 +222,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--full-refresh", action="store_true")
     run.add_argument("--as-of", default=None, help="release-status clock (ISO 8601)")
     run.set_defaults(handler=_run)
+
+    gate = commands.add_parser(
+        "gate", help="the GX gate over a staged publication folder (exit 0 passed, 2 blocked)"
+    )
+    gate.add_argument("staged_dir", help="holds internal/<table>.parquet (and public/)")
+    gate.add_argument("--period", action="append", required=True, help="YYYY-MM (repeatable)")
+    gate.add_argument("--report-dir", required=True, help="gate_report.json and .html go here")
+    gate.add_argument("--previous", help="the period's last published folder (drift warnings)")
+    gate.add_argument("--warehouse", help="the candidate warehouse the files came from")
+    gate.add_argument("--coverage-floor", type=float, help="default: the configured floor")
+    gate.set_defaults(handler=_gate)
 
     serve = commands.add_parser("serve", help="the portal (downloads, uploads, bulletin)")
     serve.add_argument("--host", default="127.0.0.1")

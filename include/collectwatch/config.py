@@ -44,6 +44,7 @@ ENV_VARIABLES = (
     "COLLECTWATCH_INTAKE_DUCKDB_THREADS",
     "COLLECTWATCH_DBT_MEMORY_LIMIT",
     "COLLECTWATCH_DBT_UNIT_TESTS",
+    "COLLECTWATCH_GATE_PARALLEL_PERIODS",
     "COLLECTWATCH_TASK_RETRIES",
     "COLLECTWATCH_TASK_RETRY_DELAY_S",
     "COLLECTWATCH_TASK_TIMEOUT_S",
@@ -121,6 +122,11 @@ class Settings:
     # The night's `dbt build` runs the dbt unit tests (formula checks, ~1 min) with the
     # models. Crash tests, which rebuild the same unchanged models many times, turn them off.
     dbt_unit_tests: bool = True
+    # A night of several periods (a new month beside a late correction) gates them side by
+    # side, at most this many at once, each in a process of its own: GX validates in one
+    # Python thread (collectwatch.gate.run_gates). Each holds its period's published tables
+    # in memory (~1.4 GB for a national month).
+    gate_parallel_periods: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Failed-task retries: kept for production, set to 0 by tests (see DESIGN "Verified").
     task_retries: int = 2
     task_retry_delay_s: int = 300
@@ -172,6 +178,9 @@ class Settings:
             dbt_memory_limit=os.environ.get("COLLECTWATCH_DBT_MEMORY_LIMIT", "6GB"),
             dbt_unit_tests=os.environ.get("COLLECTWATCH_DBT_UNIT_TESTS", "true").lower()
             not in ("0", "false", "no"),
+            gate_parallel_periods=int(
+                os.environ.get("COLLECTWATCH_GATE_PARALLEL_PERIODS", os.cpu_count() or 1)
+            ),
             task_retries=int(os.environ.get("COLLECTWATCH_TASK_RETRIES", 2)),
             task_retry_delay_s=int(os.environ.get("COLLECTWATCH_TASK_RETRY_DELAY_S", 300)),
             task_timeout_s=int(os.environ.get("COLLECTWATCH_TASK_TIMEOUT_S", 4 * 3600)),

@@ -317,31 +317,32 @@ def audit(settings: Settings, build_result: dict) -> dict:
 def gate(settings: Settings, export_result: dict) -> dict:
     """The GX gate over each staged period; a blocked period keeps the candidate and
     alerts (GateFailed)."""
-    from collectwatch.gate import run_gate
+    from collectwatch.gate import GateJob, run_gates
 
     candidate = Path(export_result["candidate"])
     report_dir = candidate.with_suffix("")  # candidates/<run_id>/ beside the candidate
-    staged = export_result["staged"]
     fault_point("audit.gate")
-    outcomes = {}
-    for period, folder in staged.items():
+    jobs = {}
+    for period, folder in export_result["staged"].items():
         previous = latest(settings, period)
-        previous_dir = settings.publish_dir / period / previous["path"] if previous else None
-        result = run_gate(
-            Path(folder),
-            [period],
-            report_dir / period,
-            previous_dir,
+        jobs[period] = GateJob(
+            staged_dir=Path(folder),
+            period=period,
+            report_dir=report_dir / period,
+            previous_dir=settings.publish_dir / period / previous["path"] if previous else None,
             warehouse=candidate,
             coverage_floor=settings.coverage_floor,
         )
-        outcomes[period] = {
+    outcomes = {
+        period: {
             "passed": result.passed,
             "blocking_failures": len(result.blocking_failures),
             "warnings": len(result.warnings),
             "report": str(result.report_json),
             "report_html": str(result.report_html),
         }
+        for period, result in run_gates(jobs, settings.gate_parallel_periods).items()
+    }
     audit_result = {**export_result, "gate": outcomes}
     failed = [period for period, outcome in outcomes.items() if not outcome["passed"]]
     if failed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -819,3 +820,68 @@ def test_a_derived_check_that_cannot_be_built_fails_the_gate_and_names_why(tmp_p
     assert "parent_region_code" in failure["message"]
     # The other tables' derived checks are still built.
     assert not named(result.blocking_failures, "outsourcing_by_region", "build_reconciliation")
+
+
+# --- periods side by side ----------------------------------------------------------------
+
+
+def _gate_job(folder: Path, frames: dict[str, pd.DataFrame]) -> gate.GateJob:
+    return gate.GateJob(
+        staged_dir=write_publication(folder / "staged", frames),
+        period=PERIOD,
+        report_dir=folder / "report",
+        previous_dir=None,
+        warehouse=write_audit(folder / "candidate.duckdb", frames),
+        coverage_floor=0.8,
+    )
+
+
+def _findings(result: gate.GateResult) -> list[tuple]:
+    return sorted(
+        (f["table"], f["suite"], f["rule"], f["message"]) for f in result.blocking_failures
+    )
+
+
+def test_periods_gated_side_by_side_find_what_each_gate_finds_alone(tmp_path, clean_frames):
+    """Two gates at once, each a `collectwatch gate` process (exit 0 passed, 2 blocked): a
+    clean period passes and a period with a planted duplicate key is blocked by it, exactly
+    as the same gates run one after the other in this process."""
+    defective = {name: frame.copy() for name, frame in clean_frames.items()}
+    DEFECTS["duplicate_key"][0](defective)
+    jobs = {
+        "clean": _gate_job(tmp_path / "clean", clean_frames),
+        "defective": _gate_job(tmp_path / "defective", defective),
+    }
+    side_by_side = gate.run_gates(jobs, side_by_side=2)
+    in_turn = gate.run_gates(
+        {
+            key: replace(job, report_dir=job.report_dir.with_name("in_turn"))
+            for key, job in jobs.items()
+        },
+        side_by_side=1,
+    )
+
+    assert side_by_side["clean"].passed and side_by_side["clean"].blocking_failures == []
+    assert not side_by_side["defective"].passed
+    assert named(side_by_side["defective"].blocking_failures, "outsourcing_by_region", "key_unique")
+    for key in jobs:
+        assert side_by_side[key].passed == in_turn[key].passed
+        assert _findings(side_by_side[key]) == _findings(in_turn[key])
+        assert side_by_side[key].report_json == jobs[key].report_dir / "gate_report.json"
+        assert side_by_side[key].report_html.exists()
+
+
+def test_a_gate_process_that_crashes_stops_the_night(tmp_path, clean_frames):
+    """A gate process that ends neither passed nor blocked (here: its candidate warehouse
+    is not a DuckDB file) raises, naming the period and what the process said; nothing
+    counts as passed."""
+    not_a_database = tmp_path / "not_a_database.duckdb"
+    not_a_database.write_text("not a DuckDB file")
+    crashing = _gate_job(tmp_path / "crashing", clean_frames)
+    jobs = {
+        "clean": _gate_job(tmp_path / "clean", clean_frames),
+        "crashing": replace(crashing, period="2026-09", warehouse=not_a_database),
+    }
+
+    with pytest.raises(RuntimeError, match=r"the gate of 2026-09 \(.*\) exited 1:(.|\n)*Exception"):
+        gate.run_gates(jobs, side_by_side=2)
