@@ -20,7 +20,11 @@
     submitter there (V013), so the file filter drops no row of the slice.
 #}
 {% macro rebuilt_slice(submission_type, submitter_column, file_column=none, tested=false) -%}
-    {{ any_of(rebuilt_slice_branches(submission_type, submitter_column, file_column, tested)) }}
+    {%- set branches = rebuilt_slice_branches(submission_type, submitter_column, file_column, tested) -%}
+    {#- the run's periods first, a filter DuckDB's scan takes (a delete skips older months) -#}
+    {%- if branches | length > 1 -%}
+        {{ rebuilt_periods(tested=tested) }} and {% endif -%}
+    {{ any_of(branches) }}
 {%- endmacro %}
 
 {#

@@ -4,9 +4,10 @@
     as one `union all` branch each (macro rebuilt_slice_rows), every branch's period and
     submitter reach DuckDB's scan as filters of their own: a period the build only slices
     is skipped by its zone maps but for the changed submitters' rows. (One condition with an
-    `or` across period and submitter is evaluated on every row of every run period: on a
-    night with a new month and a late correction of a published one, each read of the
-    flagged events decompressed the published month's ~58M rows whole.)
+    `or` across period and submitter is evaluated above the scan, on every row of every run
+    period: on a national night with a new month and one agency's late correction of the
+    published month, the reads of the events' slice took 13 s more of the 210 s build,
+    bench/README.md 2026-12-07.)
 
     A file of its own: it returns a list (dbt's return()), which sqlfluff's jinja templater
     hands back only to a macro of another file.
