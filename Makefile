@@ -78,7 +78,7 @@ bench-intake: install
 	$(BIN)/python bench/intake.py $(if $(BENCH_ROWS),--rows $(BENCH_ROWS))
 
 # A generated month through every stage against plain-DuckDB floors, then a resubmission
-# (bench/README.md). National unless SCALE is given here: `make bench SCALE=small` (< 2 min).
+# (bench/README.md). National unless SCALE is given here: `make bench SCALE=small` (~2 min).
 BENCH_SCALE = $(if $(filter command line,$(origin SCALE)),$(SCALE),national)
 FORMAT ?= csv
 bench: install
