@@ -109,15 +109,15 @@
     {%- if where and where.startswith('__rebuilt_slice__') -%}
         {%- set words = where.split()[1:] -%}
         {%- set own_file_column = words[2] if words | length > 2 else none -%}
-        {%- set branches = rebuilt_slice_branches(
+        {%- set conditions = rebuilt_slice_branches(
             words[0], words[1], file_column or own_file_column, tested=true
         ) -%}
-        {%- do return('(' ~ union_of(relation, branches) ~ ') dbt_subquery') -%}
     {%- elif where and where.startswith('__rebuilt_periods_overlap__') -%}
-        {%- set where = rebuilt_periods_overlap(where.split()[1], tested=true) -%}
+        {%- set conditions = [rebuilt_periods_overlap(where.split()[1], tested=true)] -%}
+    {%- elif where -%}
+        {%- set conditions = [where] -%}
+    {%- else -%}
+        {%- do return(relation) -%}
     {%- endif -%}
-    {%- if where -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
-    {%- endif -%}
-    {%- do return(relation) -%}
+    {%- do return('(' ~ union_of(relation, conditions) ~ ') dbt_subquery') -%}
 {%- endmacro %}

@@ -1487,6 +1487,10 @@ def run_gate(
         run.validate(dataset)
     report = _plain(_report(run, staged_dir, previous_dir))
     report_json, report_html = _write_reports(report, report_dir)
+    return _gate_result(report, report_json, report_html)
+
+
+def _gate_result(report: dict, report_json: Path, report_html: Path) -> GateResult:
     return GateResult(
         passed=report["passed"],
         blocking_failures=report["blocking_failures"],
@@ -1499,13 +1503,7 @@ def run_gate(
 def read_gate_result(report_json: Path) -> GateResult:
     """The GateResult a gate wrote as ``gate_report.json`` (and its ``.html`` beside it)."""
     report = json.loads(Path(report_json).read_text(encoding="utf-8"))
-    return GateResult(
-        passed=report["passed"],
-        blocking_failures=report["blocking_failures"],
-        warnings=report["warnings"],
-        report_json=Path(report_json),
-        report_html=Path(report_json).with_suffix(".html"),
-    )
+    return _gate_result(report, Path(report_json), Path(report_json).with_suffix(".html"))
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,8 @@ def test_a_night_with_a_new_month_and_a_late_correction_scans_only_their_rows(
     published month (macro rebuilt_slice_branches): each scan of the flagged events hands
     on the new month's rows or that agency's rows of the published month, never the rest of
     the published month. (One `or` across period and agency was evaluated above the scan,
-    which decompressed the published month's ~58M events whole for each read: +45% in
-    every model and test reading the night's slice, bench/README.md 2026-12-07.)"""
+    which handed on the whole published month to every read of the slice: 13 s more of a
+    national night's 210 s build, bench/README.md 2026-12-07, late evening.)"""
     warehouse = tmp_path / BUILDING
     shutil.copy(settings.warehouse_path, warehouse)
     agency, _ = _agencies(warehouse)
