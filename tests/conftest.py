@@ -25,12 +25,14 @@ from collectwatch.orchestration import apply_embedded_airflow_env  # noqa: E402
 apply_embedded_airflow_env(Settings.from_env())
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items):
-    """Groups for `pytest -n 2 --dist loadgroup` (make pytest): the end-to-end modules share
-    one session pipeline and must run in order on one worker, so must the portal's modules
-    (one publication, one server); every other module stays whole on one worker, so its
-    module-scoped fixtures are built once."""
+    """The portal's tests are one group for `pytest -n 2 --dist loadgroup` (make pytest):
+    they share one publication and one server, built once (~35 s). Every other test is a
+    unit of its own, so the long end-to-end tests spread over both workers: each worker runs
+    the session's shared pipeline once (~80 s, which keeps the two workers' loads level),
+    and takes its tests in collection order, so a module's state-changing tests still run
+    after its reading ones."""
     for item in items:
-        folder = item.path.parent.name
-        group = folder if folder in {"e2e", "portal"} else item.path.stem
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.path.parent.name == "portal":
+            item.add_marker(pytest.mark.xdist_group("portal"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from collectwatch.alerts import on_task_failure
 from collectwatch.config import NO_TELEMETRY_ENV, Settings
@@ -30,6 +31,11 @@ def default_args(settings: Settings) -> dict:
     }
 
 
+def embedded_metadata_path(settings: Settings) -> Path:
+    """Airflow's embedded metadata database (SQLite)."""
+    return settings.airflow_home / "airflow.db"
+
+
 def embedded_airflow_env(settings: Settings) -> dict[str, str]:
     """Airflow on SQLite under the state folder, DAGs from this project: the embedded
     default that `make demo`, `collectwatch run` and the tests use."""
@@ -39,7 +45,7 @@ def embedded_airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.project_dir / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{embedded_metadata_path(settings)}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "COLLECTWATCH_DATA_DIR": str(settings.data_dir),
@@ -53,17 +59,28 @@ def apply_embedded_airflow_env(settings: Settings) -> None:
     os.environ.update(embedded_airflow_env(settings))
 
 
+# The embedded metadata databases this process has migrated. `airflow db migrate` is a
+# process of its own that imports Airflow (~4 s of CPU, idempotent); nothing downgrades a
+# database while this process runs, so each one is migrated once per process (the tests
+# run the DAGs ~15 times in one process).
+_MIGRATED: set[Path] = set()
+
+
 def migrate_metadata(settings: Settings) -> None:
-    """`airflow db migrate` on the embedded SQLite (idempotent, ~3 s)."""
+    """`airflow db migrate` on the embedded SQLite, once per database and process."""
     import subprocess
     import sys
 
+    database = embedded_metadata_path(settings)
+    if database in _MIGRATED and database.exists():
+        return
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         env={**os.environ, **embedded_airflow_env(settings)},
         check=True,
         capture_output=True,
     )
+    _MIGRATED.add(database)
 
 
 def ensure_pools(settings: Settings) -> None:

@@ -1,8 +1,9 @@
 """One pipeline run shared by every end-to-end module: two generated months (a base
 month and the month after it, so month-on-month figures and the planted outsourcing jump
-exist), taken in and published by the real DAGs once per session. Modules that change the
-published state (new inputs, new versions) sort after test_pipeline.py and put those tests
-last."""
+exist), taken in and published by the real DAGs once per session (under `make pytest`,
+once on each worker: the end-to-end tests are spread over both, tests/conftest.py).
+Modules that change the published state (new inputs, new versions) sort after
+test_pipeline.py and put those tests last; a worker takes its tests in collection order."""
 
 from __future__ import annotations
 

@@ -4,10 +4,12 @@ scheduled)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from collectwatch.config import PROJECT_ROOT, Settings
-from collectwatch.orchestration import ensure_pools, migrate_metadata
+from collectwatch.orchestration import embedded_metadata_path, ensure_pools, migrate_metadata
 
 WAREHOUSE_WRITERS = {"recover", "build_candidate", "audit_candidate", "publish"}
 
@@ -72,3 +74,20 @@ def test_airflow_standalone_creates_the_pools_before_the_scheduler_starts(monkey
 
     assert started[0][-1] == "standalone"
     assert Pool.get_pool(settings.warehouse_pool).slots == 1
+
+
+def test_a_metadata_database_is_migrated_once_per_process_and_again_once_it_is_gone(tmp_path):
+    """`airflow db migrate` is a process that imports Airflow (~4 s): the tests run the DAGs
+    ~15 times in one process, and each run asked for it."""
+    settings = replace(Settings.from_env(), state_dir=tmp_path / "state")
+    database = embedded_metadata_path(settings)
+    database.parent.mkdir(parents=True)
+
+    migrate_metadata(settings)
+    created = database.stat().st_mtime_ns
+    migrate_metadata(settings)
+    assert database.stat().st_mtime_ns == created  # not opened for writing again
+
+    database.unlink()
+    migrate_metadata(settings)
+    assert database.is_file()
