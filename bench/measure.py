@@ -1,5 +1,6 @@
-"""How the benchmarks measure a run: a child process's wall time, CPU time and the peak
-RSS of its whole process tree (dbt runs as a grandchild), and the machine it ran on."""
+"""How the benchmarks measure a run: a child process's wall time, CPU time, disk reads and
+writes and the peak RSS of its whole process tree (dbt runs as a grandchild); what the rest
+of the machine did meanwhile; and the machine it ran on."""
 
 from __future__ import annotations
 
@@ -17,11 +18,18 @@ from collectwatch.config import Settings
 SAMPLE_S = 0.05
 
 
+# getrusage counts block I/O in units of 512 bytes.
+BLOCK_BYTES = 512
+
+
 def timed(command: list[str], env: dict) -> dict:
     """Run ``command``; wall time, CPU time (user + system of the child and every process
-    it waited for) and the process tree's peak RSS."""
+    it waited for), what that tree read from and wrote to the disk (page-cache hits are
+    not reads), the process tree's peak RSS, and what the machine did beside it
+    (``beside``)."""
     started = time.perf_counter()
-    cpu_before = _children_cpu()
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_before = psutil.cpu_times()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     while process.poll() is None:
@@ -33,21 +41,54 @@ def timed(command: list[str], env: dict) -> dict:
         time.sleep(SAMPLE_S)
     wall = time.perf_counter() - started
     stdout, stderr = process.communicate()
+    machine_after = psutil.cpu_times()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0:
         raise RuntimeError(
             f"{command} exited {process.returncode}:\n{stdout.decode()}\n{stderr.decode()}"
         )
+    cpu = (usage.ru_utime + usage.ru_stime) - (usage_before.ru_utime + usage_before.ru_stime)
     return {
         "wall_s": round(wall, 2),
-        "cpu_s": round(_children_cpu() - cpu_before, 2),
+        "cpu_s": round(cpu, 2),
         "peak_rss_mb": round(peak / 1024**2),
+        "disk": {
+            "read_mb": _mb((usage.ru_inblock - usage_before.ru_inblock) * BLOCK_BYTES),
+            "written_mb": _mb((usage.ru_oublock - usage_before.ru_oublock) * BLOCK_BYTES),
+        },
+        "beside": beside(machine_before, machine_after, cpu),
         "stdout": stdout.decode(),
     }
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def beside(before, after, own_cpu_s: float) -> dict:
+    """What the machine did during a run, from two readings of its CPU times (summed over
+    its CPUs): ``others_cpu_s``, CPU time not the run's own (other processes, the kernel's
+    writeback of dirty pages); ``iowait_s``, idle CPUs waiting on the disk; ``steal_s``,
+    time the hypervisor gave this VM's CPUs to others. The same work takes more CPU time
+    on a machine whose neighbours are busy, so a run with much steal is not comparable
+    with one without."""
+    delta = {field: getattr(after, field) - getattr(before, field) for field in after._fields}
+    busy = sum(delta.get(field, 0.0) for field in ("user", "nice", "system", "irq", "softirq"))
+    return {
+        "others_cpu_s": round(max(busy - own_cpu_s, 0.0), 2),
+        "iowait_s": round(delta.get("iowait", 0.0), 2),
+        "steal_s": round(delta.get("steal", 0.0), 2),
+    }
+
+
+def settle() -> float:
+    """Write every dirty page back to the disk (the month just generated, gigabytes of
+    it at national scale), so the night that follows does not pay for the generator's
+    writes: the kernel would flush them while the intake runs, and each intake commit's
+    own flush would wait behind them. Returns the seconds it took."""
+    started = time.perf_counter()
+    os.sync()
+    return round(time.perf_counter() - started, 2)
+
+
+def _mb(size: int) -> float:
+    return round(size / 1024**2, 1)
 
 
 def load_average() -> list[float]:

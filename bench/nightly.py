@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from measure import load_average, machine, timed
+from measure import load_average, machine, settle, timed
 from report import markdown, stage_figures, totals
 
 from collectwatch.config import NO_TELEMETRY_ENV, Settings
@@ -297,6 +297,7 @@ def main() -> None:
     results |= {"data": generated["data"], "generate": generated["run"], "stages": []}
     bench.save()
     land(source, bench.settings.landing_dir)
+    results["generate"]["sync_s"] = settled()
     print("the night:", flush=True)
     bench.night(generated["data"]["rows"], results["stages"], True, source)
     results["nightly"] = totals(results["stages"])
@@ -325,6 +326,7 @@ def main() -> None:
         f"{late_agency}'s corrected {args.period} contact log, {late_rows:,} rows):",
         flush=True,
     )
+    results["next_month"]["generate"]["sync_s"] = settled()
     landed = following["data"]["rows"] + late_rows
     bench.night(landed, results["next_month"]["stages"], False, next_source)
     results["next_month"] |= totals(results["next_month"]["stages"])
@@ -337,6 +339,13 @@ def main() -> None:
         shutil.rmtree(work / folder, ignore_errors=True)
     if not any(work.iterdir()):
         work.rmdir()
+
+
+def settled() -> float:
+    """The disk made quiet before a night is timed (measure.settle); its seconds."""
+    seconds = settle()
+    print(f"  the generated files written back to the disk in {seconds} s", flush=True)
+    return seconds
 
 
 def month(bench: Bench, period: str, scale: str, file_format: str, source: Path) -> dict:

@@ -177,6 +177,57 @@ def _slowest_nodes_lines(results: dict) -> list[str]:
     return ["", "Each build's slowest dbt nodes (s, from its `run_results.json`):", "", *lines]
 
 
+def _beside_row(label: str, run: dict) -> str:
+    disk, beside = run["disk"], run["beside"]
+    return (
+        f"| {label} | {disk['read_mb']:,} | {disk['written_mb']:,} | {beside['others_cpu_s']} | "
+        f"{beside['iowait_s']} | {beside['steal_s']} |"
+    )
+
+
+def _written_back(results: dict) -> str:
+    """How long writing the generated months back to the disk took before their nights."""
+    months = [("", results["generate"])]
+    if results.get("next_month"):
+        months.append(("the next month ", results["next_month"]["generate"]))
+    parts = [f"{label}{g['sync_s']} s" for label, g in months if g.get("sync_s") is not None]
+    if not parts:
+        return ""
+    return (
+        " Before each night the generated month was written back to the disk, so the intake "
+        "does not share it with the kernel's writeback: " + ", ".join(parts) + "."
+    )
+
+
+def _beside_lines(results: dict) -> list[str]:
+    """Each stage's and floor's disk traffic and what the rest of the machine did meanwhile,
+    where the run recorded them (since 2026-12-07): a ratio to a floor is only as good as
+    the two runs were alike."""
+    rows = []
+    for prefix, night in (
+        ("", results),
+        ("resubmission: ", results["resubmission"]),
+        ("next month: ", results.get("next_month") or {"stages": []}),
+    ):
+        measured = [stage for stage in night["stages"] if "beside" in stage]
+        floors = [stage["floor"] for stage in measured if "beside" in stage.get("floor", {})]
+        rows += [_beside_row(prefix + run["name"], run) for run in (*measured, *floors)]
+    if not rows:
+        return []
+    return [
+        "",
+        "Beside each stage and floor: what its processes read from the disk (page-cache hits "
+        "are not reads) and wrote to it; the CPU time of everything else on the machine "
+        "(other processes, the kernel writing dirty pages back); CPUs idle waiting on the "
+        "disk; time the hypervisor gave this VM's CPUs to others (steal: the same work costs "
+        "more CPU time then)." + _written_back(results),
+        "",
+        "| run | read (MB) | written (MB) | others' CPU (s) | I/O wait (s) | steal (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
 def _intake_threads(duckdb: dict) -> str:
     """The intake's own concurrency, where the run recorded it (runs before 2026-12-06 ran
     two intake batches of ``threads`` threads each)."""
@@ -267,6 +318,7 @@ def markdown(results: dict) -> str:
         f"({'met' if met['resubmission_under_60_s'] else 'not met'}){intake_target}.",
         "Floors: " + "; ".join(f"{name}: {floor}" for name, floor in FLOORS.items()) + ".",
         *_intake_lines(results),
+        *_beside_lines(results),
         *_slowest_nodes_lines(results),
     ]
     return "\n".join(lines)
