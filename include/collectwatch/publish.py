@@ -437,7 +437,7 @@ def stage_period(settings: Settings, candidate: Path, period: str, run_id: str) 
         if previous["release_status"] == "revised" or export.parquet_differs(previous["files"]):
             return export.write_all(staged, "revised")
         export.write_all(staged, None)
-        if _hashes(data_files(staged)) != _hashes(previous["files"]):
+        if data_file_hashes(data_files(staged)) != data_file_hashes(previous["files"]):
             return export.write_all(staged, "revised")
         return staged
 
@@ -476,7 +476,9 @@ def data_files(folder: Path) -> dict[str, dict]:
     return files
 
 
-def _hashes(files: dict[str, dict]) -> dict[str, str]:
+def data_file_hashes(files: dict[str, dict]) -> dict[str, str]:
+    """Each data file's SHA-256 by its path (``data_files`` or a manifest's ``files``):
+    two publications with equal hashes hold the same bytes."""
     return {relative: entry["sha256"] for relative, entry in files.items()}
 
 
@@ -538,7 +540,7 @@ def prepare_version(
     equal the latest version's (nothing new to publish)."""
     files = data_files(staged)
     previous = latest_manifest(settings, period)
-    if previous is not None and _hashes(previous["files"]) == _hashes(files):
+    if previous is not None and data_file_hashes(previous["files"]) == data_file_hashes(files):
         shutil.rmtree(staged)
         return None
     version = previous["version"] + 1 if previous else 1

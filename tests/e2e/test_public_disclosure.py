@@ -26,7 +26,13 @@ from collectwatch import pipeline, tables
 from collectwatch.config import CHINA_TZ
 from collectwatch.generate import generate_month
 from collectwatch.orchestration import run_embedded
-from collectwatch.publish import data_files, stage_period
+from collectwatch.publish import (
+    data_file_hashes,
+    data_files,
+    latest_manifest,
+    latest_version_dir,
+    stage_period,
+)
 
 from .conftest import AS_OF, BASE_PERIOD, PERIOD
 
@@ -47,8 +53,7 @@ RECOVERY_MEASURES = tables.published_table("recovery_by_bucket").additive
 
 def _published(settings, table: str, scope: str, period: str = PERIOD) -> pd.DataFrame:
     """The latest version's file, money as float (exact enough for cents at these sizes)."""
-    pointer = json.loads((settings.publish_dir / period / "latest.json").read_text())
-    path = settings.publish_dir / period / pointer["path"] / scope / f"{table}.parquet"
+    path = latest_version_dir(settings, period) / scope / f"{table}.parquet"
     arrow = pq.read_table(path)
     schema = pa.schema(
         pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in arrow.schema
@@ -517,9 +522,8 @@ def _assert_a_full_build_publishes_the_same_files(
     try:
         for period in periods:
             staged = stage_period(settings, Path(build["candidate"]), period, build["run_id"])
-            rebuilt = {path: entry["sha256"] for path, entry in data_files(staged).items()}
-            published = _latest_manifest(settings, period)["files"]
-            assert rebuilt == {path: entry["sha256"] for path, entry in published.items()}
+            published = latest_manifest(settings, period)["files"]
+            assert data_file_hashes(data_files(staged)) == data_file_hashes(published)
             shutil.rmtree(staged)
     finally:
         Path(build["candidate"]).unlink()  # never published
@@ -594,10 +598,10 @@ def _land_again(settings, original: Path, corrected: pd.DataFrame) -> str:
 def _republished(settings, resubmitted: str) -> dict:
     """The night after a resubmission by ``resubmitted`` (a submitter): its new version's
     manifest."""
-    before = _latest_manifest(settings)
+    before = latest_manifest(settings, PERIOD)
     outcome = run_embedded(settings, [PERIOD], as_of=AS_OF)
     assert outcome["state"] == "success", outcome
-    after = _latest_manifest(settings)
+    after = latest_manifest(settings, PERIOD)
     assert after["version"] == before["version"] + 1, resubmitted
     return after
 
@@ -606,16 +610,10 @@ def _agencies_with_contact_logs(submitted) -> int:
     return len({p.parent.name for p in submitted.files if p.name.startswith("contact_events__")})
 
 
-def _latest_manifest(settings, period: str = PERIOD) -> dict:
-    folder = settings.publish_dir / period
-    pointer = json.loads((folder / "latest.json").read_text())
-    return json.loads((folder / pointer["path"] / "manifest.json").read_text())
-
-
 def test_a_corrected_contact_log_rebuilds_what_it_feeds_as_a_full_build_would(
     first_run, settings, submitted
 ):
-    before = _latest_manifest(settings)
+    before = latest_manifest(settings, PERIOD)
     agency = _corrected_contact_log(settings, submitted)
     after = _republished(settings, agency)
     # a partial build (other tests of the session may have submitted other types since)
@@ -734,7 +732,7 @@ def test_a_new_month_is_built_whole_beside_a_corrected_months_slices_as_a_full_b
     outcome = run_embedded(settings, [EARLIER_PERIOD, PERIOD], as_of=AS_OF)
 
     assert outcome["state"] == "success", outcome
-    after = _latest_manifest(settings)
+    after = latest_manifest(settings, PERIOD)
     assert after["dbt_selection"] is None  # every node: the new month has every type
     assert after["dbt_whole_periods"] == [EARLIER_PERIOD]
     assert after["dbt_changed_submitters"] == {"contact_events": [agency]}
@@ -745,7 +743,7 @@ def test_a_new_month_is_built_whole_beside_a_corrected_months_slices_as_a_full_b
     assert "delete from" in flagged
     assert f"period in ('{EARLIER_PERIOD}') or" in flagged
     assert f"agency_uscc in ('{agency}')" in flagged
-    assert _latest_manifest(settings, EARLIER_PERIOD)["version"] == 1
+    assert latest_manifest(settings, EARLIER_PERIOD)["version"] == 1
     _assert_a_full_build_publishes_the_same_files(settings, [EARLIER_PERIOD, PERIOD])
 
 
@@ -770,7 +768,7 @@ def test_a_correction_after_the_due_date_restates_every_mart_but_one_agencys_sli
     outcome = run_embedded(settings, [PERIOD], as_of=AFTER_DUE)
 
     assert outcome["state"] == "success", outcome
-    after = _latest_manifest(settings)
+    after = latest_manifest(settings, PERIOD)
     assert after["as_of"] == AFTER_DUE
     assert after["dbt_selection"] is None and after["dbt_whole_periods"] == []
     assert after["dbt_changed_submitters"] == {"contact_events": [agency]}
@@ -818,9 +816,9 @@ def test_a_hotline_record_filed_a_month_late_moves_its_complaint_out_of_the_earl
         c for c in sorted(set(base["category"])) if c != recategorised.loc[first, "category"]
     )
     _land_again(settings, base_file, recategorised)
-    before_night_1 = _latest_manifest(settings, BASE_PERIOD)
+    before_night_1 = latest_manifest(settings, BASE_PERIOD)
     assert run_embedded(settings, [BASE_PERIOD], as_of=AFTER_DUE)["state"] == "success"
-    before = _latest_manifest(settings, BASE_PERIOD)
+    before = latest_manifest(settings, BASE_PERIOD)
     assert before["version"] == before_night_1["version"] + 1
     assert before["input_submissions"] == pipeline.current_inputs(settings)[BASE_PERIOD]
     complaints_before = _complaints_total(settings, BASE_PERIOD)
@@ -837,7 +835,7 @@ def test_a_hotline_record_filed_a_month_late_moves_its_complaint_out_of_the_earl
     outcome = run_embedded(settings, [], as_of=AFTER_DUE, run_after=night)
 
     assert outcome["state"] == "success", outcome
-    after = _latest_manifest(settings, BASE_PERIOD)
+    after = latest_manifest(settings, BASE_PERIOD)
     assert after["version"] == before["version"] + 1
     assert after["input_submissions"] == before["input_submissions"]  # none changed in night 2
     assert _complaints_total(settings, BASE_PERIOD) == complaints_before - 1

@@ -306,7 +306,9 @@ def test_a_revision_is_written_once(settings, tmp_path, exports_written):
     assert exports_written == ["revised"]  # not first as final, then again as revised
     # The revised files are those a revised export of the same candidate writes.
     again = export_period(settings, tmp_path / "candidate.duckdb", PERIOD, "r4", "revised")
-    assert publish._hashes(publish.data_files(again)) == publish._hashes(revised.manifest["files"])
+    assert publish.data_file_hashes(publish.data_files(again)) == publish.data_file_hashes(
+        revised.manifest["files"]
+    )
 
 
 def test_unchanged_rows_with_a_changed_label_after_a_final_release_are_revised(
@@ -359,7 +361,9 @@ def test_a_table_whose_rows_and_sheet_are_unchanged_reuses_the_latest_files(
     }
     # Copied files are byte for byte what rendering them again gives.
     fresh = export_period(settings.with_data_dir(tmp_path / "elsewhere"), candidate, PERIOD, "r3")
-    assert publish._hashes(publish.data_files(fresh)) == publish._hashes(publish.data_files(staged))
+    assert publish.data_file_hashes(publish.data_files(fresh)) == publish.data_file_hashes(
+        publish.data_files(staged)
+    )
 
 
 def test_the_render_key_changes_with_the_rows_the_labels_and_the_notes():
