@@ -7,10 +7,12 @@ import json
 import re
 import shutil
 import subprocess
+from collections import Counter
 
 import duckdb
 import pytest
 
+from collectwatch.publish import latest_manifest
 from collectwatch.raw import write_current
 from collectwatch.warehouse import (
     BUILDING,
@@ -18,6 +20,7 @@ from collectwatch.warehouse import (
     RUN_VALUES_ENV,
     dbt_command,
     dbt_environment,
+    dbt_run_dir,
     reuse_last_parse,
 )
 
@@ -527,3 +530,84 @@ def test_a_staging_read_of_one_period_opens_only_that_periods_files(first_run, s
         ):
             with pytest.raises(duckdb.Error, match=re.escape(f"period={BASE_PERIOD}/")):
                 con.execute(query, parameters).fetchall()
+
+
+def _declared_constraints(settings) -> dict[str, Counter]:
+    """Each contracted model's column constraints as its YAML declares them (the manifest
+    of the build that published the shared run), by DuckDB's constraint type."""
+    run_id = latest_manifest(settings, PERIOD)["run_id"]
+    nodes = json.loads((dbt_run_dir(settings, run_id) / "target" / "manifest.json").read_text())
+    declared = {}
+    for node in nodes["nodes"].values():
+        if node["resource_type"] == "model" and node["config"]["contract"]["enforced"]:
+            declared[node["name"]] = Counter(
+                (column, constraint["type"].replace("_", " ").upper())
+                for column, spec in node["columns"].items()
+                for constraint in spec["constraints"]
+            )
+    return declared
+
+
+def test_every_contracted_mart_checks_its_declared_constraints_in_duckdb(
+    first_run, settings, tmp_path
+):
+    """The published warehouse's contracted marts carry, as DuckDB constraints, every NOT
+    NULL and CHECK (bounds, accepted values) their columns declare — what replaced those
+    columns' data tests — and DuckDB refuses a row that breaks one, naming the table and
+    the rule, while the same row unbroken goes in."""
+    declared = _declared_constraints(settings)
+    assert len(declared) >= 10 and sum(map(len, declared.values())) >= 200
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, unnest(constraint_column_names), constraint_type "
+            "from duckdb_constraints() where constraint_type in ('NOT NULL', 'CHECK')"
+        ).fetchall()
+    built = {table: Counter() for table in declared}
+    for table, column, kind in rows:
+        if table in built:
+            built[table][(column, kind)] += 1
+    assert built == declared
+
+    table = "public_recovery_by_bucket"
+    row = f"select * from {table} where accounts is not null limit 1"
+    broken = {
+        "accounts": ("-1", "CHECK((accounts BETWEEN 0 AND 1e15))"),
+        "level": ("'county'", "CHECK((\"level\" IN ('national', 'province')))"),
+        "period": ("null", f"NOT NULL constraint failed: {table}.period"),
+    }
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(settings.warehouse_path, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(f"insert into {table} {row}")  # a row within every rule goes in
+        for column, (value, rule) in broken.items():
+            with pytest.raises(duckdb.ConstraintException) as refused:
+                con.execute(
+                    f"insert into {table} select * replace ({value} as {column}) from ({row})"
+                )
+            assert rule in str(refused.value) and table in str(refused.value), column
+
+
+def test_a_mart_built_before_its_constraints_fails_its_build_naming_them(
+    first_run, settings, tmp_path
+):
+    """A table takes its constraints only when it is created: a contracted mart a warehouse
+    holds from before a constraint was declared fails its model (post-hook
+    assert_declared_constraints) naming what is missing, instead of going on without it;
+    the same model on the published warehouse builds."""
+    table = "public_recovery_by_bucket"
+    warehouse = tmp_path / BUILDING
+    shutil.copy(settings.warehouse_path, warehouse)
+    built = _dbt(settings, warehouse, tmp_path, table, verb="run")
+    assert built.returncode == 0 and "PASS=1 " in built.stdout, built.stdout[-3000:]
+
+    with duckdb.connect(str(warehouse)) as con:  # as an older release created it
+        con.execute(f"create table {table}__old as from {table}")
+        con.execute(f"drop table {table}")
+        con.execute(f"alter table {table}__old rename to {table}")
+    failed = _dbt(settings, warehouse, tmp_path, table, verb="run")
+    assert failed.returncode != 0
+    output = " ".join(failed.stdout.split())
+    assert f"{table} was created before its contract's constraints changed" in output
+    assert "declared but missing: CHECK((accounts BETWEEN 0 AND 1e15)) on accounts" in output
+    assert "declared but missing: NOT NULL on period" in output
+    assert "full refresh" in output
