@@ -9,6 +9,7 @@ import platform
 import resource
 import subprocess
 import time
+from pathlib import Path
 
 import psutil
 
@@ -20,6 +21,8 @@ SAMPLE_S = 0.05
 
 # getrusage counts block I/O in units of 512 bytes.
 BLOCK_BYTES = 512
+# The kernel's pressure stall information for I/O (Linux 4.20+, CONFIG_PSI).
+IO_PRESSURE = Path("/proc/pressure/io")
 
 
 def timed(command: list[str], env: dict) -> dict:
@@ -29,7 +32,7 @@ def timed(command: list[str], env: dict) -> dict:
     (``beside``)."""
     started = time.perf_counter()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    machine_before = psutil.cpu_times()
+    machine_before, pressure_before = psutil.cpu_times(), io_pressure()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
     while process.poll() is None:
@@ -41,7 +44,7 @@ def timed(command: list[str], env: dict) -> dict:
         time.sleep(SAMPLE_S)
     wall = time.perf_counter() - started
     stdout, stderr = process.communicate()
-    machine_after = psutil.cpu_times()
+    machine_after, pressure_after = psutil.cpu_times(), io_pressure()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode != 0:
         raise RuntimeError(
@@ -56,7 +59,8 @@ def timed(command: list[str], env: dict) -> dict:
             "read_mb": _mb((usage.ru_inblock - usage_before.ru_inblock) * BLOCK_BYTES),
             "written_mb": _mb((usage.ru_oublock - usage_before.ru_oublock) * BLOCK_BYTES),
         },
-        "beside": beside(machine_before, machine_after, cpu),
+        "beside": beside(machine_before, machine_after, cpu)
+        | stalled_on_io(pressure_before, pressure_after),
         "stdout": stdout.decode(),
     }
 
@@ -74,6 +78,36 @@ def beside(before, after, own_cpu_s: float) -> dict:
         "others_cpu_s": round(max(busy - own_cpu_s, 0.0), 2),
         "iowait_s": round(delta.get("iowait", 0.0), 2),
         "steal_s": round(delta.get("steal", 0.0), 2),
+    }
+
+
+def io_pressure(path: Path = IO_PRESSURE) -> dict[str, float] | None:
+    """The kernel's I/O stall totals so far, in seconds (``some``: at least one task was
+    waiting on the disk; ``full``: every task that could run was), or None where the
+    kernel keeps none."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    totals = {}
+    for line in lines:
+        kind, *fields = line.split()
+        totals[kind] = int(dict(field.split("=") for field in fields)["total"]) / 1e6
+    return totals
+
+
+def stalled_on_io(before: dict | None, after: dict | None) -> dict:
+    """The seconds of a run during which tasks stalled on the disk (``io_some_s``: some
+    task; ``io_full_s``: every runnable task), from two ``io_pressure`` readings: I/O wait
+    counts only idle CPUs, so a disk that slows a busy night shows here first (on
+    2026-12-07 "some" was 30-77% of every 10 s while a night's floors took 3x their usual
+    wall time). Nothing where the kernel keeps no totals."""
+    if before is None or after is None:
+        return {}
+    return {
+        f"io_{kind}_s": round(after[kind] - before[kind], 2)
+        for kind in ("some", "full")
+        if kind in before and kind in after
     }
 
 

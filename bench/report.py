@@ -181,7 +181,8 @@ def _beside_row(label: str, run: dict) -> str:
     disk, beside = run["disk"], run["beside"]
     return (
         f"| {label} | {disk['read_mb']:,} | {disk['written_mb']:,} | {beside['others_cpu_s']} | "
-        f"{beside['iowait_s']} | {beside['steal_s']} |"
+        f"{beside['iowait_s']} | {beside['steal_s']} | {beside.get('io_some_s', '–')} | "
+        f"{beside.get('io_full_s', '–')} |"
     )
 
 
@@ -220,10 +221,12 @@ def _beside_lines(results: dict) -> list[str]:
         "are not reads) and wrote to it; the CPU time of everything else on the machine "
         "(other processes, the kernel writing dirty pages back); CPUs idle waiting on the "
         "disk; time the hypervisor gave this VM's CPUs to others (steal: the same work costs "
-        "more CPU time then)." + _written_back(results),
+        "more CPU time then); the seconds in which some task, or every runnable one, stalled "
+        "on the disk (the kernel's I/O pressure, since 2026-12-08)." + _written_back(results),
         "",
-        "| run | read (MB) | written (MB) | others' CPU (s) | I/O wait (s) | steal (s) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| run | read (MB) | written (MB) | others' CPU (s) | I/O wait (s) | steal (s) "
+        "| I/O stall, some (s) | I/O stall, full (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
 

@@ -47,7 +47,8 @@ def test_timed_measures_the_childs_cpu_disk_writes_and_memory(tmp_path):
     if mounted.fstype == "tmpfs":
         pytest.skip("tmp_path is on tmpfs: no block I/O to count")
     assert run["disk"]["written_mb"] >= 16
-    assert set(run["beside"]) == {"others_cpu_s", "iowait_s", "steal_s"}
+    pressure = {"io_some_s", "io_full_s"} if measure.io_pressure() is not None else set()
+    assert set(run["beside"]) == {"others_cpu_s", "iowait_s", "steal_s", *pressure}
     assert all(value >= 0 for value in run["beside"].values())
 
 
@@ -79,3 +80,21 @@ def test_beside_on_a_system_without_steal_or_iowait():
         "iowait_s": 0,
         "steal_s": 0,
     }
+
+
+def test_io_pressure_reads_the_kernels_stall_totals_in_seconds(tmp_path):
+    psi = tmp_path / "io"
+    psi.write_text(
+        "some avg10=2.20 avg60=4.24 avg300=2.42 total=1779279482\n"
+        "full avg10=1.59 avg60=3.09 avg300=1.86 total=1638117119\n"
+    )
+    assert measure.io_pressure(psi) == {"some": 1779.279482, "full": 1638.117119}
+    assert measure.io_pressure(tmp_path / "absent") is None
+
+
+def test_stalled_on_io_is_the_difference_of_two_readings():
+    before, after = {"some": 100.0, "full": 80.0}, {"some": 142.5, "full": 90.25}
+    assert measure.stalled_on_io(before, after) == {"io_some_s": 42.5, "io_full_s": 10.25}
+    # a kernel without PSI (or one reading missing): nothing, not zeros
+    assert measure.stalled_on_io(None, after) == {}
+    assert measure.stalled_on_io({"some": 1.0}, {"some": 3.0}) == {"io_some_s": 2.0}

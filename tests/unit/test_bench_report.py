@@ -244,28 +244,29 @@ def test_markdown_lists_each_builds_slowest_nodes_where_recorded(results):
     assert "- next month" not in text
 
 
-def _beside(read, written, others, iowait, steal):
+def _beside(read, written, others, iowait, steal, **stalled):
     return {
         "disk": {"read_mb": read, "written_mb": written},
-        "beside": {"others_cpu_s": others, "iowait_s": iowait, "steal_s": steal},
+        "beside": {"others_cpu_s": others, "iowait_s": iowait, "steal_s": steal, **stalled},
     }
 
 
 def test_markdown_sets_what_the_machine_did_beside_each_stage_and_floor(results):
     assert "Beside each stage" not in report.markdown(results)  # runs before 2026-12-07
     intake, build = results["stages"][0], results["stages"][1]
-    intake |= _beside(7_168.0, 2_450.5, 61.3, 12.0, 0.4)
+    intake |= _beside(7_168.0, 2_450.5, 61.3, 12.0, 0.4, io_some_s=88.5, io_full_s=40.25)
     intake["floor"] |= _beside(0.0, 1_900.0, 3.1, 0.5, 0.0)
     build |= _beside(120.0, 3_000.0, 1.0, 0.2, 9.75)  # its floor ran before 2026-12-07
     results["resubmission"]["stages"][0] |= _beside(5.0, 10.0, 0.1, 0.0, 0.0)
     results["generate"]["sync_s"] = 14.2
     lines = report.markdown(results).splitlines()
-    rows = [line for line in lines if line.startswith("| ") and line.count("|") == 7]
+    rows = [line for line in lines if line.startswith("| ") and line.count("|") == 9]
     assert rows[1:] == [
-        "| intake | 7,168.0 | 2,450.5 | 61.3 | 12.0 | 0.4 |",
-        "| build | 120.0 | 3,000.0 | 1.0 | 0.2 | 9.75 |",
-        "| floor-intake | 0.0 | 1,900.0 | 3.1 | 0.5 | 0.0 |",
-        "| resubmission: intake | 5.0 | 10.0 | 0.1 | 0.0 | 0.0 |",
+        "| intake | 7,168.0 | 2,450.5 | 61.3 | 12.0 | 0.4 | 88.5 | 40.25 |",
+        # recorded before the I/O pressure was (2026-12-08): a dash, not a zero
+        "| build | 120.0 | 3,000.0 | 1.0 | 0.2 | 9.75 | – | – |",
+        "| floor-intake | 0.0 | 1,900.0 | 3.1 | 0.5 | 0.0 | – | – |",
+        "| resubmission: intake | 5.0 | 10.0 | 0.1 | 0.0 | 0.0 | – | – |",
     ]
     text = "\n".join(lines)
     assert "written back to the disk, so the intake does not share it" in text
@@ -277,5 +278,5 @@ def test_markdown_sets_what_the_machine_did_beside_each_stage_and_floor(results)
         **report.totals([_stage("intake", 10, 1.0, 1.0, 10)]),
     }
     text = report.markdown(results)
-    assert "| next month: intake | 1.0 | 2.0 | 0.0 | 0.0 | 0.0 |" in text
+    assert "| next month: intake | 1.0 | 2.0 | 0.0 | 0.0 | 0.0 | – | – |" in text
     assert "writeback: 14.2 s, the next month 3.5 s." in text
